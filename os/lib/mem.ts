@@ -1,0 +1,41 @@
+// Small helpers for kernel code that reads simulated memory: every access is
+// an op through the MMU (so it costs cycles and can fault like real code).
+import { load32, load8, store32, type Code } from '../../sim/ops.ts';
+import { vaFromHalves, TWO_32 } from '../../sim/x86/address.ts';
+
+/** Reads an unsigned 64-bit value known to fit in 53 bits (lengths, counts, physical addresses). */
+export function* readU64(va: number): Code<number> {
+  const lo: number = yield load32(va);
+  const hi: number = yield load32(va + 4);
+  return hi * TWO_32 + lo;
+}
+
+/** Reads a 64-bit pointer (a canonical virtual address); NaN when not canonical. */
+export function* readPtr(va: number): Code<number> {
+  const lo: number = yield load32(va);
+  const hi: number = yield load32(va + 4);
+  return vaFromHalves(lo, hi);
+}
+
+/** Writes an unsigned 64-bit value < 2^53 as two dwords. */
+export function* writeU64(va: number, v: number): Code<void> {
+  yield store32(va, v % TWO_32);
+  yield store32(va + 4, Math.floor(v / TWO_32));
+}
+
+/** Reads a NUL-terminated string of at most `max` bytes (Latin-1). */
+export function* readCString(va: number, max: number): Code<string> {
+  let s = '';
+  for (let i = 0; i < max; i++) {
+    const b: number = yield load8(va + i);
+    if (b === 0) break;
+    s += String.fromCharCode(b);
+  }
+  return s;
+}
+
+/** Formats a number as lower-case hex with a 0x prefix (64-bit unsigned for negative canonical addresses). */
+export function hex(n: number): string {
+  if (n < 0) return '0x' + (BigInt(n) + (1n << 64n)).toString(16);
+  return '0x' + n.toString(16);
+}

@@ -1,0 +1,150 @@
+// The op set: what code running on a simulated CPU hands the CPU at each
+// instruction boundary (each `yield`). Kernel and user code are generator
+// functions that yield ops; the CPU executes one op, charges its cost from
+// the cost model, and resumes the generator with the op's result.
+//
+// Value conventions (DESIGN.md, "64-bit guest values"):
+// - Virtual addresses are numbers in canonical form, sign-extended from bit 47
+//   (0xffff800000000000 is -0x800000000000): always exact in a double.
+// - Data values of 1, 2 and 4 bytes are unsigned numbers; 8-byte data values
+//   are bigint (page-table entries with NX need bit 63).
+// - Physical addresses are non-negative numbers below 2^52.
+
+export const Op = {
+  /** Runs `a` cycles of ALU work; interruptible at any cycle. */
+  Compute: 0,
+  /** Loads `b` bytes (1, 2, 4 or 8) from virtual address `a`. */
+  Load: 1,
+  /** Stores value `c` (bigint `x` when b = 8) of `b` bytes at virtual address `a`. */
+  Store: 2,
+  /** Atomic exchange of the 4-byte word at `a` with `c`; returns the old value (x86 XCHG). */
+  Xchg: 3,
+  /** Atomic compare-and-exchange of the 4-byte word at `a`: if it equals `b`, store `c`; returns the old value (LOCK CMPXCHG). */
+  CmpXchg: 4,
+  /** Atomic fetch-and-add of `c` to the 4-byte word at `a`; returns the old value (LOCK XADD). */
+  FetchAdd: 5,
+  /** Port input of `b` bytes from port `a` (IN). */
+  In: 6,
+  /** Port output of `b` bytes of `c` to port `a` (OUT). */
+  Out: 7,
+  /** Clears RFLAGS.IF (CLI). */
+  Cli: 8,
+  /** Sets RFLAGS.IF (STI). */
+  Sti: 9,
+  /** Halts until an interrupt (HLT). */
+  Hlt: 10,
+  /** Spin-wait hint (PAUSE). */
+  Pause: 11,
+  /** Software interrupt `a` (INT n; INT3 when a = 3). For int 0x80, `x` carries the syscall registers. */
+  Int: 12,
+  /** Switches this CPU to the stack `x` (swtch); resumes when someone switches back. */
+  Switch: 13,
+  /** Reads control register `a` (0, 2, 3, 4) or EFER (a = 0xC0000080 via Rdmsr). */
+  ReadCr: 14,
+  /** Writes control register `a` with `c`. */
+  WriteCr: 15,
+  /** Invalidates the TLB entry for virtual address `a` (INVLPG). */
+  Invlpg: 16,
+  /** Loads the IDT register: base `a`, limit `b` (LIDT). */
+  Lidt: 17,
+  /** Reads the time-stamp counter (RDTSC). */
+  Rdtsc: 18,
+  /** Reads MSR `a` (RDMSR); values are numbers (MSRs modelled here fit in 53 bits). */
+  Rdmsr: 19,
+  /** Writes MSR `a` with `c` (WRMSR). */
+  Wrmsr: 20,
+  /** Drops to ring 3: runs the user code at virtual address `a` with stack pointer `b` and argument `c` (IRETQ to CPL 3). */
+  EnterUser: 21,
+  /** Fills `b` bytes at virtual address `a` with byte `c` (REP STOSB). */
+  RepStos: 22,
+  /** Copies `b` bytes from virtual address `c` to virtual address `a` (REP MOVSB). */
+  RepMovs: 23,
+  /** Returns from an interrupt or exception handler (IRETQ); same as the handler returning. */
+  Iret: 24,
+  /** Reads the IDT register: returns { base, limit } (SIDT). */
+  Sidt: 25,
+  /** Raises #UD (UD2). */
+  Ud2: 26,
+  /** Jumps to the code at virtual address `a` with argument `c` (JMP; the current generator is abandoned). */
+  Jump: 27,
+} as const;
+
+export type OpKind = (typeof Op)[keyof typeof Op];
+
+/** One op. Fields are positional to keep every op the same shape (fast property access). */
+export interface OpRec {
+  k: number;
+  a: number;
+  b: number;
+  c: number;
+  x: unknown;
+}
+
+/** Code that runs on a simulated CPU: a generator yielding ops, resumed with their results. */
+export type Code<R = unknown> = Generator<OpRec, R, any>;
+
+function op(k: number, a: number, b: number, c: number, x: unknown): OpRec {
+  return { k, a, b, c, x };
+}
+
+export const compute = (cycles: number): OpRec => op(Op.Compute, cycles, 0, 0, null);
+export const load8 = (va: number): OpRec => op(Op.Load, va, 1, 0, null);
+export const load16 = (va: number): OpRec => op(Op.Load, va, 2, 0, null);
+export const load32 = (va: number): OpRec => op(Op.Load, va, 4, 0, null);
+/** 8-byte load; resumes with a bigint. */
+export const load64 = (va: number): OpRec => op(Op.Load, va, 8, 0, null);
+export const store8 = (va: number, v: number): OpRec => op(Op.Store, va, 1, v, null);
+export const store16 = (va: number, v: number): OpRec => op(Op.Store, va, 2, v, null);
+export const store32 = (va: number, v: number): OpRec => op(Op.Store, va, 4, v, null);
+/** 8-byte store of a bigint. */
+export const store64 = (va: number, v: bigint): OpRec => op(Op.Store, va, 8, 0, v);
+export const xchg = (va: number, v: number): OpRec => op(Op.Xchg, va, 4, v, null);
+export const cmpxchg = (va: number, expected: number, v: number): OpRec => op(Op.CmpXchg, va, expected, v, null);
+export const fetchAdd = (va: number, delta: number): OpRec => op(Op.FetchAdd, va, 4, delta, null);
+export const inb = (port: number): OpRec => op(Op.In, port, 1, 0, null);
+export const inw = (port: number): OpRec => op(Op.In, port, 2, 0, null);
+export const inl = (port: number): OpRec => op(Op.In, port, 4, 0, null);
+export const outb = (port: number, v: number): OpRec => op(Op.Out, port, 1, v, null);
+export const outw = (port: number, v: number): OpRec => op(Op.Out, port, 2, v, null);
+export const outl = (port: number, v: number): OpRec => op(Op.Out, port, 4, v, null);
+export const cli = (): OpRec => op(Op.Cli, 0, 0, 0, null);
+export const sti = (): OpRec => op(Op.Sti, 0, 0, 0, null);
+export const hlt = (): OpRec => op(Op.Hlt, 0, 0, 0, null);
+export const pause = (): OpRec => op(Op.Pause, 0, 0, 0, null);
+export const int = (vector: number, regs: unknown = null): OpRec => op(Op.Int, vector, 0, 0, regs);
+export const int3 = (): OpRec => op(Op.Int, 3, 0, 0, null);
+export const switchTo = (stack: unknown): OpRec => op(Op.Switch, 0, 0, 0, stack);
+export const readCr = (n: number): OpRec => op(Op.ReadCr, n, 0, 0, null);
+export const writeCr = (n: number, v: number): OpRec => op(Op.WriteCr, n, 0, v, null);
+export const invlpg = (va: number): OpRec => op(Op.Invlpg, va, 0, 0, null);
+export const lidt = (base: number, limit: number): OpRec => op(Op.Lidt, base, limit, 0, null);
+export const sidt = (): OpRec => op(Op.Sidt, 0, 0, 0, null);
+export const rdtsc = (): OpRec => op(Op.Rdtsc, 0, 0, 0, null);
+export const rdmsr = (msr: number): OpRec => op(Op.Rdmsr, msr, 0, 0, null);
+export const wrmsr = (msr: number, v: number): OpRec => op(Op.Wrmsr, msr, 0, v, null);
+export const enterUser = (entryVa: number, stackVa: number, arg: number): OpRec => op(Op.EnterUser, entryVa, stackVa, arg, null);
+export const repStos = (va: number, len: number, byte: number): OpRec => op(Op.RepStos, va, len, byte, null);
+export const repMovs = (dstVa: number, srcVa: number, len: number): OpRec => op(Op.RepMovs, dstVa, len, srcVa, null);
+export const iret = (): OpRec => op(Op.Iret, 0, 0, 0, null);
+export const ud2 = (): OpRec => op(Op.Ud2, 0, 0, 0, null);
+export const jump = (va: number, arg: number): OpRec => op(Op.Jump, va, 0, arg, null);
+
+/** MSR numbers (Intel SDM vol. 4). */
+export const Msr = {
+  EFER: 0xc0000080,
+  GS_BASE: 0xc0000101,
+  KERNEL_GS_BASE: 0xc0000102,
+  APIC_BASE: 0x1b,
+  TSC: 0x10,
+} as const;
+
+/** Syscall registers for int 0x80 (the seed's ABI: number in rax; rdi, rsi, rdx, r10, r8, r9; result in rax). */
+export interface SyscallRegs {
+  rax: number;
+  rdi: number;
+  rsi: number;
+  rdx: number;
+  r10: number;
+  r8: number;
+  r9: number;
+}

@@ -1,0 +1,838 @@
+// The CPU: executes ops handed over by generator frames, at instruction
+// boundaries, in 64-bit mode.
+// Spec: Intel SDM vol. 3A §2.5 (CR0.PG/WP, CR4.PAE/PGE), §2.2.1 (EFER.LME/
+// LMA/NXE), §6.4-6.5 (exception classes, faults vs traps), §6.12-6.14 (IDT
+// in IA-32e mode: 16-byte gates; interrupt gates clear IF, trap gates keep
+// it; a software INT n from CPL 3 needs gate DPL >= 3 or it raises #GP with
+// error code vector*8+2), §6.15 (#DF on a fault during delivery; a fault
+// while delivering #DF shuts the processor down: triple fault), §6.8.3 (STI
+// interrupt shadow).
+//
+// Execution model (DESIGN.md): a thread is a Stack of Frames (generators).
+// An interrupt or exception pushes its handler's frame on the current stack;
+// the handler returning (or yielding iret) pops it. A Switch op changes which
+// stack the CPU resumes; it returns when someone switches back.
+import { Op, type Code, type OpRec, type SyscallRegs, Msr } from '../ops.ts';
+import type { CodeEntry } from '../code.ts';
+import type { Decider } from '../decisions.ts';
+import { Site } from '../decisions.ts';
+import type { CostModel } from '../cost-model.ts';
+import type { PhysicalMemory } from '../memory.ts';
+import { HashKind, type TraceHash } from '../trace-hash.ts';
+import { Access, Mmu } from './mmu.ts';
+import type { Lapic } from './lapic.ts';
+import type { PortBus } from './port-bus.ts';
+import type { MmioBus } from './mmio-bus.ts';
+import { vaFromHalves, hexVa } from './address.ts';
+
+/** Exception vectors (SDM §6.3.1, table 6-1). */
+export const Vec = {
+  DE: 0,
+  DB: 1,
+  NMI: 2,
+  BP: 3,
+  OF: 4,
+  BR: 5,
+  UD: 6,
+  NM: 7,
+  DF: 8,
+  TS: 10,
+  NP: 11,
+  SS: 12,
+  GP: 13,
+  PF: 14,
+  MF: 16,
+  AC: 17,
+  MC: 18,
+  XM: 19,
+} as const;
+
+export const VECTOR_NAMES: Record<number, string> = {
+  0: '#DE',
+  1: '#DB',
+  2: 'NMI',
+  3: '#BP',
+  4: '#OF',
+  5: '#BR',
+  6: '#UD',
+  7: '#NM',
+  8: '#DF',
+  10: '#TS',
+  11: '#NP',
+  12: '#SS',
+  13: '#GP',
+  14: '#PF',
+  16: '#MF',
+  17: '#AC',
+  18: '#MC',
+  19: '#XM',
+};
+
+/** Vectors that push an error code (SDM table 6-1). */
+const HAS_ERROR_CODE = new Set([8, 10, 11, 12, 13, 14, 17]);
+
+export const FrameKind = { Base: 0, Trap: 1, User: 2 } as const;
+export const TrapKind = { Exception: 0, External: 1, Software: 2 } as const;
+
+/** What an interrupt or exception handler receives (the hardware-pushed frame plus what the stub saved). */
+export interface TrapFrame {
+  readonly vector: number;
+  readonly errorCode: number;
+  readonly hasError: boolean;
+  readonly kind: number;
+  /** CPL of the interrupted code. */
+  readonly cpl: number;
+  /** RFLAGS.IF of the interrupted code (restored by iret). */
+  readonly savedIF: boolean;
+  /** Syscall registers for int 0x80 (rax receives the result), else null. */
+  readonly regs: SyscallRegs | null;
+  /** Index of the CPU taking the event. */
+  readonly cpu: number;
+  /** Name of the interrupted frame. */
+  readonly from: string;
+  /** The interrupted user frame's entry address, when cpl = 3. */
+  readonly userEntry: number;
+}
+
+/** An op that raises #UD (UD2): what a frame runs after returning to nowhere. */
+const UD2: OpRec = { k: Op.Ud2, a: 0, b: 0, c: 0, x: null };
+
+export class Frame {
+  /** Value the generator is resumed with. */
+  resume: any = undefined;
+  /** An op that faulted and will be re-executed after the handler returns. */
+  retry: OpRec | null = null;
+  /** Cycles left of an interrupted Compute op. */
+  computeLeft = 0;
+
+  constructor(
+    public name: string,
+    readonly cpl: number,
+    readonly kind: number,
+    public gen: Code | null,
+    readonly trap: TrapFrame | null,
+    /** Entry virtual address for a frame whose code is fetched on its first step (user entry, jump), and its argument. */
+    public entryVa = 0,
+    public arg = 0,
+    readonly stackVa = 0,
+  ) {}
+}
+
+/** A thread's stack of frames: the unit a Switch op switches to. */
+export class Stack {
+  readonly frames: Frame[] = [];
+  /** CPU currently running this stack, or -1. */
+  cpu = -1;
+  /** The kernel's object for this thread (opaque to the machine). */
+  owner: unknown = null;
+
+  /** A stack whose bottom frame runs `entry` at CPL 0; or, with `entry` null, the code at `entryVa` (fetched through the MMU). */
+  constructor(
+    readonly id: number,
+    readonly name: string,
+    entry: Code | null,
+    entryVa = 0,
+    arg = 0,
+  ) {
+    this.frames.push(new Frame(name, 0, FrameKind.Base, entry, null, entryVa, arg));
+  }
+
+  /** The innermost frame. */
+  get top(): Frame {
+    return this.frames[this.frames.length - 1];
+  }
+
+  /** Whether the innermost frame runs at CPL 3. */
+  get inUser(): boolean {
+    return this.top.cpl === 3;
+  }
+}
+
+/** Raised by the CPU for a simulator bug or a broken guest contract; the machine reports it with the frame's name. */
+export class SimulatorError extends Error {}
+
+/** What the CPU needs from the machine. */
+export interface CpuHost {
+  readonly mem: PhysicalMemory;
+  readonly ports: PortBus;
+  readonly mmio: MmioBus;
+  readonly decider: Decider;
+  readonly costs: CostModel;
+  readonly hash: TraceHash;
+  readonly maxFrameDepth: number;
+  stopped: boolean;
+  lookupCode(pa: number): CodeEntry | undefined;
+  nextEventTime(): number;
+  now(): number;
+  tripleFault(cpu: Cpu, message: string): void;
+  /** Observers (tracing, metrics); may be no-ops. */
+  onSwitch(cpu: Cpu, from: Stack, to: Stack): void;
+  onTrap(cpu: Cpu, tf: TrapFrame, handler: string): void;
+  onIret(cpu: Cpu, tf: TrapFrame): void;
+  onHalt(cpu: Cpu, halted: boolean): void;
+}
+
+export class Cpu {
+  /** Local clock in cycles. */
+  time = 0;
+  /** RFLAGS.IF. */
+  IF = false;
+  halted = false;
+  /** Shut down (triple fault) or never started. */
+  dead = false;
+  stack: Stack;
+  readonly mmu: Mmu;
+  cr0 = 0x80010033; // PG | WP | NE | ET | MP | PE
+  cr2 = 0;
+  cr4 = 0x20; // PAE
+  efer = 0x500; // LME | LMA
+  idtBase = 0;
+  idtLimit = 0;
+  gsBase = 0;
+  kernelGsBase = 0;
+  /** Counters. */
+  ops = 0;
+  idleCycles = 0;
+  private haltStart = 0;
+  interrupts = 0;
+  exceptions = 0;
+  /** STI shadow: interrupts are not taken before the next op. */
+  private shadow = false;
+  private irqHoldOps = 0;
+  private irqDecided = false;
+  private inCompute = false;
+  private computeStart = 0;
+  /** Why the last #DF was raised (for the triple-fault verdict and reports). */
+  lastDeliveryFailure = '';
+
+  constructor(
+    readonly index: number,
+    readonly apicId: number,
+    readonly lapic: Lapic,
+    private readonly host: CpuHost,
+    initial: Stack,
+    readonly isBsp: boolean,
+  ) {
+    this.mmu = new Mmu(host.mem);
+    this.stack = initial;
+    initial.cpu = index;
+    lapic.onPending = () => this.onInterruptPending();
+  }
+
+  /** Current privilege level: that of the innermost frame. */
+  get cpl(): number {
+    return this.stack.top.cpl;
+  }
+
+  /** Busy cycles so far (time minus idle). */
+  busyCycles(endCycles: number): number {
+    return endCycles - this.idleCyclesAt(endCycles);
+  }
+
+  /** Idle cycles up to `endCycles` (counts a halt still in progress). */
+  idleCyclesAt(endCycles: number): number {
+    return this.idleCycles + (this.halted ? Math.max(0, endCycles - this.haltStart) : 0);
+  }
+
+  private onInterruptPending(): void {
+    if (this.dead) return;
+    const now = this.host.now();
+    if (this.halted) {
+      if (!this.IF || this.lapic.deliverable() < 0) return;
+      this.halted = false;
+      if (now > this.time) {
+        this.idleCycles += now - this.haltStart;
+        this.time = now;
+      } else this.idleCycles += Math.max(0, this.time - this.haltStart);
+      this.host.onHalt(this, false);
+      return;
+    }
+    // A CPU busy in a pure compute chunk past `now` can be rewound: nothing it
+    // did in (now, time] was observable, so the interrupt lands on time.
+    if (this.inCompute && now < this.time && now >= this.computeStart) {
+      this.stack.top.computeLeft += this.time - now;
+      this.time = now;
+    }
+  }
+
+  /** Runs ops until the local clock reaches `limit` (at least one step), or the CPU halts. */
+  slice(limit: number): void {
+    const host = this.host;
+    do {
+      if (this.halted || this.dead || host.stopped) return;
+      if (this.IF && this.lapic.irrCount > 0 && !this.shadow && this.checkInterrupt()) continue;
+      this.shadow = false;
+      const st = this.stack;
+      const f = st.frames[st.frames.length - 1];
+      if (f.computeLeft > 0) {
+        const nextEv = host.nextEventTime();
+        const full = this.time + f.computeLeft;
+        const end = nextEv > this.time && nextEv < full ? nextEv : full;
+        this.inCompute = true;
+        this.computeStart = this.time;
+        f.computeLeft = full - end;
+        this.time = end;
+        continue;
+      }
+      this.inCompute = false;
+      let op: OpRec;
+      if (f.retry !== null) {
+        op = f.retry;
+        f.retry = null;
+      } else {
+        if (f.gen === null && !this.fetchEntry(f)) continue;
+        const r = f.gen!.next(f.resume);
+        f.resume = undefined;
+        if (r.done === true) {
+          this.frameReturned(f);
+          continue;
+        }
+        op = r.value;
+        if (op == null || typeof op.k !== 'number') {
+          throw new SimulatorError(`frame ${f.name} on CPU ${this.index} yielded ${describe(op)}, which is not an op`);
+        }
+      }
+      this.ops++;
+      this.exec(f, op);
+    } while (this.time < limit);
+  }
+
+  /** Takes a deliverable interrupt if the irq-delay decision lets it land now. */
+  private checkInterrupt(): boolean {
+    const v = this.lapic.deliverable();
+    if (v < 0) return false;
+    if (this.irqHoldOps > 0) {
+      this.irqHoldOps--;
+      return false;
+    }
+    if (!this.irqDecided) {
+      this.irqDecided = true;
+      const d = this.host.decider.decide(Site.IrqDelay, this.host.costs.irqDelayOps.length);
+      if (d > 0) {
+        this.irqHoldOps = this.host.costs.irqDelayOps[d];
+        return false;
+      }
+    }
+    this.irqDecided = false;
+    this.lapic.ack(v);
+    this.interrupts++;
+    this.deliver(v, 0, TrapKind.External, null);
+    return true;
+  }
+
+  private jitter(): number {
+    const c = this.host.costs.jitterCycles;
+    return c[this.host.decider.decide(Site.Jitter, c.length)];
+  }
+
+  /** Executes one op for frame `f`. */
+  private exec(f: Frame, op: OpRec): void {
+    const costs = this.host.costs;
+    const user = f.cpl === 3;
+    switch (op.k) {
+      case Op.Compute: {
+        const n = op.a;
+        if (!(n >= 0) || !Number.isSafeInteger(n)) throw new SimulatorError(`frame ${f.name}: compute(${n}) needs a non-negative integer cycle count`);
+        f.computeLeft = n;
+        return;
+      }
+      case Op.Load:
+        this.load(f, op, user);
+        return;
+      case Op.Store:
+        this.store(f, op, user);
+        return;
+      case Op.Xchg:
+      case Op.CmpXchg:
+      case Op.FetchAdd:
+        this.atomic(f, op, user);
+        return;
+      case Op.In:
+        if (user) return this.raise(f, op, 13, 0);
+        f.resume = this.host.ports.read(op.a, op.b, this.index);
+        this.time += costs.portIo + this.jitter();
+        return;
+      case Op.Out:
+        if (user) return this.raise(f, op, 13, 0);
+        this.time += costs.portIo + this.jitter();
+        this.host.ports.write(op.a, op.b, op.c, this.index);
+        return;
+      case Op.Cli:
+        if (user) return this.raise(f, op, 13, 0);
+        this.IF = false;
+        this.time += costs.cliSti;
+        return;
+      case Op.Sti:
+        if (user) return this.raise(f, op, 13, 0);
+        if (!this.IF) this.shadow = true;
+        this.IF = true;
+        this.time += costs.cliSti;
+        return;
+      case Op.Hlt:
+        if (user) return this.raise(f, op, 13, 0);
+        this.time += 1;
+        if (this.IF && this.lapic.deliverable() >= 0) {
+          this.irqHoldOps = 0;
+          return; // an interrupt is already pending: HLT falls through
+        }
+        this.halted = true;
+        this.haltStart = this.time;
+        this.host.hash.add(HashKind.Halt, this.time, this.index, this.IF ? 1 : 0);
+        this.host.onHalt(this, true);
+        return;
+      case Op.Pause:
+        this.time += costs.pause;
+        return;
+      case Op.Int:
+        // Trap semantics: the op completes; the handler returns to the next op.
+        this.deliver(op.a & 0xff, 0, TrapKind.Software, (op.x as SyscallRegs | null) ?? null);
+        return;
+      case Op.Switch:
+        if (user) return this.raise(f, op, 13, 0);
+        this.switchTo(f, op.x);
+        return;
+      case Op.ReadCr:
+        if (user) return this.raise(f, op, 13, 0);
+        f.resume = op.a === 0 ? this.cr0 : op.a === 2 ? this.cr2 : op.a === 3 ? this.mmu.cr3 : op.a === 4 ? this.cr4 : NaN;
+        if (Number.isNaN(f.resume)) return this.raise(f, op, 6, 0);
+        this.time += costs.privileged;
+        return;
+      case Op.WriteCr:
+        if (user) return this.raise(f, op, 13, 0);
+        this.writeCr(f, op);
+        return;
+      case Op.Invlpg:
+        if (user) return this.raise(f, op, 13, 0);
+        this.mmu.invalidate(op.a);
+        this.time += costs.privileged;
+        return;
+      case Op.Lidt:
+        if (user) return this.raise(f, op, 13, 0);
+        this.idtBase = op.a;
+        this.idtLimit = op.b & 0xffff;
+        this.time += costs.privileged;
+        return;
+      case Op.Sidt:
+        if (user) return this.raise(f, op, 13, 0); // UMIP assumed on
+        f.resume = { base: this.idtBase, limit: this.idtLimit };
+        this.time += costs.privileged;
+        return;
+      case Op.Rdtsc:
+        f.resume = this.time;
+        this.time += costs.rdtsc;
+        return;
+      case Op.Rdmsr:
+        if (user) return this.raise(f, op, 13, 0);
+        this.rdmsr(f, op);
+        return;
+      case Op.Wrmsr:
+        if (user) return this.raise(f, op, 13, 0);
+        this.wrmsr(f, op);
+        return;
+      case Op.EnterUser:
+        if (user) return this.raise(f, op, 13, 0);
+        if (this.stack.frames.length >= this.host.maxFrameDepth) return this.raise(f, op, 8, 0);
+        this.stack.frames.push(new Frame(`user@${hexVa(op.a)}`, 3, FrameKind.User, null, null, op.a, op.c, op.b));
+        this.IF = true; // IRETQ to user mode loads RFLAGS with IF set
+        this.time += costs.iret;
+        return;
+      case Op.RepStos:
+      case Op.RepMovs:
+        this.repString(f, op, user);
+        return;
+      case Op.Iret:
+        if (f.kind !== FrameKind.Trap) return this.raise(f, op, 13, 0);
+        this.iret(f);
+        return;
+      case Op.Ud2:
+        this.raise(f, op, 6, 0);
+        return;
+      case Op.Jump:
+        // An indirect jump: the frame continues at the code found at virtual address a (fetched on the next step).
+        f.gen = null;
+        f.entryVa = op.a;
+        f.arg = op.c;
+        this.time += 2;
+        return;
+      default:
+        throw new SimulatorError(`frame ${f.name} on CPU ${this.index} yielded an op of unknown kind ${String(op.k)}`);
+    }
+  }
+
+  /** Raises exception `vector` for the op `op` of frame `f` (a fault: the op re-executes after the handler returns). */
+  private raise(f: Frame, op: OpRec | null, vector: number, code: number): void {
+    f.retry = op;
+    this.exceptions++;
+    this.deliver(vector, code, TrapKind.Exception, null);
+  }
+
+  private mmuFault(f: Frame, op: OpRec | null): void {
+    const fault = this.mmu.fault;
+    if (fault.vector === 14) this.cr2 = fault.addr;
+    this.raise(f, op, fault.vector, fault.code);
+  }
+
+  private load(f: Frame, op: OpRec, user: boolean): void {
+    const va = op.a;
+    const size = op.b;
+    const mem = this.host.mem;
+    if (pageOffset(va) + size > 4096) {
+      // Crosses a page: translate both pages first (no partial effect), then assemble little-endian.
+      const bytes = this.translateRange(va, size, Access.Read, user);
+      if (bytes === null) return this.mmuFault(f, op);
+      let v = 0n;
+      for (let i = size - 1; i >= 0; i--) v = (v << 8n) | BigInt(this.readPhys(bytes[i], 1));
+      f.resume = size === 8 ? v : Number(v);
+      this.time += 2 * this.host.costs.memAccess + this.jitter();
+      return;
+    }
+    const pa = this.mmu.translate(va, Access.Read, user);
+    if (pa < 0) return this.mmuFault(f, op);
+    let cost = this.mmu.walked ? this.host.costs.memAccess + this.host.costs.tlbMissWalk : this.host.costs.memAccess;
+    if (pa + size <= mem.size) {
+      f.resume = size === 4 ? mem.read32(pa) : size === 1 ? mem.read8(pa) : size === 2 ? mem.read16(pa) : size === 8 ? mem.read64(pa) : badSize(f, size);
+    } else {
+      cost = this.host.costs.mmio;
+      if (size === 8) {
+        const lo = this.host.mmio.read(pa, 4, this.index);
+        const hi = this.host.mmio.read(pa + 4, 4, this.index);
+        f.resume = (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
+      } else f.resume = this.host.mmio.read(pa, size, this.index);
+    }
+    this.time += cost + this.jitter();
+  }
+
+  private store(f: Frame, op: OpRec, user: boolean): void {
+    const va = op.a;
+    const size = op.b;
+    const mem = this.host.mem;
+    if (size === 8 && typeof op.x !== 'bigint') throw new SimulatorError(`frame ${f.name}: an 8-byte store needs a bigint value`);
+    if (pageOffset(va) + size > 4096) {
+      const bytes = this.translateRange(va, size, Access.Write, user);
+      if (bytes === null) return this.mmuFault(f, op);
+      let v = size === 8 ? (op.x as bigint) : BigInt(op.c >>> 0);
+      for (let i = 0; i < size; i++) {
+        this.writePhys(bytes[i], 1, Number(v & 0xffn));
+        v >>= 8n;
+      }
+      this.time += 2 * this.host.costs.memAccess + this.jitter();
+      return;
+    }
+    const pa = this.mmu.translate(va, Access.Write, user);
+    if (pa < 0) return this.mmuFault(f, op);
+    let cost = this.mmu.walked ? this.host.costs.memAccess + this.host.costs.tlbMissWalk : this.host.costs.memAccess;
+    if (pa + size <= mem.size) {
+      if (size === 4) mem.write32(pa, op.c);
+      else if (size === 1) mem.write8(pa, op.c);
+      else if (size === 2) mem.write16(pa, op.c);
+      else if (size === 8) mem.write64(pa, op.x as bigint);
+      else badSize(f, size);
+    } else {
+      cost = this.host.costs.mmio;
+      if (size === 8) {
+        const v = BigInt.asUintN(64, op.x as bigint);
+        this.host.mmio.write(pa, 4, Number(v & 0xffffffffn), this.index);
+        this.host.mmio.write(pa + 4, 4, Number(v >> 32n), this.index);
+      } else this.host.mmio.write(pa, size, op.c, this.index);
+    }
+    this.time += cost + this.jitter();
+  }
+
+  private atomic(f: Frame, op: OpRec, user: boolean): void {
+    const va = op.a;
+    if (pageOffset(va) + 4 > 4096 || va % 4 !== 0) throw new SimulatorError(`frame ${f.name}: atomic op on unaligned address ${hexVa(va)}`);
+    const pa = this.mmu.translate(va, Access.Write, user);
+    if (pa < 0) return this.mmuFault(f, op);
+    const mem = this.host.mem;
+    if (pa + 4 > mem.size) throw new SimulatorError(`frame ${f.name}: atomic op on MMIO address ${hexVa(va)}`);
+    const old = mem.read32(pa);
+    if (op.k === Op.Xchg) mem.write32(pa, op.c);
+    else if (op.k === Op.CmpXchg) {
+      if (old === op.b >>> 0) mem.write32(pa, op.c);
+    } else mem.write32(pa, (old + op.c) >>> 0);
+    f.resume = old;
+    this.time += this.host.costs.atomic + (this.mmu.walked ? this.host.costs.tlbMissWalk : 0) + this.jitter();
+  }
+
+  private repString(f: Frame, op: OpRec, user: boolean): void {
+    const len = op.b;
+    if (!Number.isSafeInteger(len) || len < 0) throw new SimulatorError(`frame ${f.name}: rep string length ${len}`);
+    const dst = this.translateRange(op.a, len, Access.Write, user);
+    if (dst === null) return this.mmuFault(f, op);
+    let src: number[] | null = null;
+    if (op.k === Op.RepMovs) {
+      src = this.translateRange(op.c, len, Access.Read, user);
+      if (src === null) return this.mmuFault(f, op);
+    }
+    const mem = this.host.mem;
+    // Copy through a temporary so overlapping ranges behave like a forward byte copy of the source snapshot.
+    if (src !== null) {
+      const tmp = new Uint8Array(len);
+      for (let i = 0; i < len; i++) tmp[i] = this.readPhysByte(src[i], mem);
+      for (let i = 0; i < len; i++) this.writePhysByte(dst[i], tmp[i], mem);
+    } else {
+      const b = op.c & 0xff;
+      for (let i = 0; i < len; ) {
+        const pa = dst[i];
+        // contiguous run inside one page
+        let run = 1;
+        while (i + run < len && dst[i + run] === pa + run && run < 4096) run++;
+        if (pa + run <= mem.size) mem.bytes.fill(b, pa, pa + run);
+        else for (let j = 0; j < run; j++) this.writePhysByte(pa + j, b, mem);
+        i += run;
+      }
+    }
+    this.time += this.host.costs.repStartup + Math.ceil(len / this.host.costs.repBytesPerCycle) + this.jitter();
+  }
+
+  /** Physical address of every byte of [va, va+len), or null with mmu.fault set. Page-at-a-time translation. */
+  private translateRange(va: number, len: number, kind: number, user: boolean): number[] | null {
+    const out: number[] = new Array(len);
+    let i = 0;
+    while (i < len) {
+      const pa = this.mmu.translate(va + i, kind, user);
+      if (pa < 0) return null;
+      const inPage = Math.min(len - i, 4096 - pageOffset(va + i));
+      for (let j = 0; j < inPage; j++) out[i + j] = pa + j;
+      i += inPage;
+    }
+    return out;
+  }
+
+  private readPhys(pa: number, size: number): number {
+    if (pa + size <= this.host.mem.size) return size === 1 ? this.host.mem.read8(pa) : this.host.mem.read32(pa);
+    return this.host.mmio.read(pa, size, this.index);
+  }
+
+  private writePhys(pa: number, size: number, v: number): void {
+    if (pa + size <= this.host.mem.size) this.host.mem.write8(pa, v);
+    else this.host.mmio.write(pa, size, v, this.index);
+  }
+
+  private readPhysByte(pa: number, mem: PhysicalMemory): number {
+    return pa < mem.size ? mem.bytes[pa] : this.host.mmio.read(pa, 1, this.index) & 0xff;
+  }
+
+  private writePhysByte(pa: number, v: number, mem: PhysicalMemory): void {
+    if (pa < mem.size) mem.bytes[pa] = v;
+    else this.host.mmio.write(pa, 1, v, this.index);
+  }
+
+  private writeCr(f: Frame, op: OpRec): void {
+    const v = op.c;
+    switch (op.a) {
+      case 0:
+        if (v >>> 31 === 0) return this.raise(f, op, 13, 0); // clearing PG in IA-32e mode
+        this.cr0 = v >>> 0;
+        this.mmu.wp = (v & 0x10000) !== 0;
+        this.mmu.flushAll();
+        break;
+      case 2:
+        this.cr2 = v;
+        break;
+      case 3:
+        if (!Number.isSafeInteger(v) || v < 0 || v >= 2 ** 40) return this.raise(f, op, 13, 0);
+        this.mmu.cr3 = v;
+        this.mmu.flushNonGlobal();
+        break;
+      case 4: {
+        if ((v & 0x20) === 0) return this.raise(f, op, 13, 0); // clearing PAE in IA-32e mode
+        const pge = (v & 0x80) !== 0;
+        if (pge !== this.mmu.pge) this.mmu.flushAll();
+        this.cr4 = v >>> 0;
+        this.mmu.pge = pge;
+        break;
+      }
+      default:
+        return this.raise(f, op, 6, 0);
+    }
+    this.time += this.host.costs.privileged;
+  }
+
+  private rdmsr(f: Frame, op: OpRec): void {
+    switch (op.a) {
+      case Msr.EFER:
+        f.resume = this.efer;
+        break;
+      case Msr.GS_BASE:
+        f.resume = this.gsBase;
+        break;
+      case Msr.KERNEL_GS_BASE:
+        f.resume = this.kernelGsBase;
+        break;
+      case Msr.APIC_BASE:
+        f.resume = 0xfee00000 + 0x800 + (this.isBsp ? 0x100 : 0);
+        break;
+      case Msr.TSC:
+        f.resume = this.time;
+        break;
+      default:
+        return this.raise(f, op, 13, 0);
+    }
+    this.time += this.host.costs.privileged;
+  }
+
+  private wrmsr(f: Frame, op: OpRec): void {
+    switch (op.a) {
+      case Msr.EFER:
+        if ((op.c & 0x100) === 0) return this.raise(f, op, 13, 0); // LME cannot be cleared with paging on
+        this.efer = (op.c & 0x901) | 0x400;
+        this.mmu.nxe = (op.c & 0x800) !== 0;
+        break;
+      case Msr.GS_BASE:
+        this.gsBase = op.c;
+        break;
+      case Msr.KERNEL_GS_BASE:
+        this.kernelGsBase = op.c;
+        break;
+      default:
+        return this.raise(f, op, 13, 0);
+    }
+    this.time += this.host.costs.privileged;
+  }
+
+  private switchTo(f: Frame, target: unknown): void {
+    if (!(target instanceof Stack)) throw new SimulatorError(`frame ${f.name}: switch target is not a Stack`);
+    const from = this.stack;
+    this.time += this.host.costs.contextSwitch;
+    if (target === from) return;
+    if (target.cpu !== -1 && target.cpu !== this.index) {
+      this.host.tripleFault(this, `stack ${target.name} switched to on CPU ${this.index} while running on CPU ${target.cpu} (one kernel stack on two CPUs)`);
+      return;
+    }
+    from.cpu = -1;
+    target.cpu = this.index;
+    this.stack = target;
+    this.inCompute = false;
+    this.host.hash.add(HashKind.Switch, this.time, this.index, target.id);
+    this.host.onSwitch(this, from, target);
+  }
+
+  /** Fetches a user frame's first instruction through the MMU (exec, CPL 3) and instantiates its code. */
+  private fetchEntry(f: Frame): boolean {
+    const pa = this.mmu.translate(f.entryVa, Access.Exec, f.cpl === 3);
+    if (pa < 0) {
+      this.mmuFault(f, null);
+      return false;
+    }
+    const entry = this.host.lookupCode(pa);
+    if (entry === undefined) {
+      this.raise(f, null, 6, 0);
+      return false;
+    }
+    f.name = entry.name;
+    f.gen = entry.fn(f.arg);
+    return true;
+  }
+
+  /** A frame's generator finished: iret for a handler; a return to nowhere (#UD) otherwise. */
+  private frameReturned(f: Frame): void {
+    if (f.kind === FrameKind.Trap) {
+      this.iret(f);
+      return;
+    }
+    f.retry = UD2; // returned from its bottom frame: executes garbage
+  }
+
+  private iret(f: Frame): void {
+    const st = this.stack;
+    if (st.top !== f) throw new SimulatorError(`iret from ${f.name}, which is not the innermost frame`);
+    st.frames.pop();
+    const tf = f.trap!;
+    this.IF = tf.savedIF;
+    if (tf.regs !== null && tf.kind === TrapKind.Software) st.top.resume = tf.regs.rax;
+    this.time += this.host.costs.iret;
+    this.host.onIret(this, tf);
+  }
+
+  /** Delivers an interrupt or exception through the IDT (SDM §6.12.1, §6.14); a fault during delivery becomes #DF, and one during #DF a triple fault. */
+  deliver(vector: number, errorCode: number, kind: number, regs: SyscallRegs | null): void {
+    const f = this.stack.top;
+    const gate = this.readGate(vector, kind === TrapKind.Software && f.cpl === 3);
+    let failure = typeof gate === 'string' ? gate : null;
+    if (failure === null && this.stack.frames.length >= this.host.maxFrameDepth) failure = `kernel stack overflow (${this.stack.frames.length} frames)`;
+    if (failure !== null || typeof gate === 'string') {
+      if (kind === TrapKind.Software && failure!.startsWith('privilege')) {
+        // INT n from CPL 3 through a gate with DPL < 3: #GP(vector*8+2), delivered normally.
+        this.exceptions++;
+        return this.deliver(Vec.GP, vector * 8 + 2, TrapKind.Exception, null);
+      }
+      if (vector === Vec.DF) {
+        this.host.tripleFault(this, `fault while delivering #DF: ${failure}`);
+        return;
+      }
+      this.exceptions++;
+      this.lastDeliveryFailure = `while delivering vector ${vector} (${VECTOR_NAMES[vector] ?? 'interrupt'}): ${failure}`;
+      return this.deliver(Vec.DF, 0, TrapKind.Exception, null);
+    }
+    const tf: TrapFrame = {
+      vector,
+      errorCode,
+      hasError: kind === TrapKind.Exception && HAS_ERROR_CODE.has(vector),
+      kind,
+      cpl: f.cpl,
+      savedIF: this.IF,
+      regs,
+      cpu: this.index,
+      from: f.name,
+      userEntry: f.cpl === 3 ? this.userEntryOf() : 0,
+    };
+    if (!gate.trapGate) this.IF = false;
+    this.stack.frames.push(new Frame(gate.entry.name, 0, FrameKind.Trap, gate.entry.fn(tf), tf));
+    this.time += this.host.costs.intDelivery;
+    this.host.hash.add(kind === TrapKind.External ? HashKind.Interrupt : HashKind.Exception, this.time, vector | (this.index << 8), errorCode);
+    this.host.onTrap(this, tf, gate.entry.name);
+  }
+
+  private userEntryOf(): number {
+    const frames = this.stack.frames;
+    for (let i = frames.length - 1; i >= 0; i--) if (frames[i].kind === FrameKind.User) return frames[i].entryVa;
+    return 0;
+  }
+
+  /** Reads and checks IDT gate `vector`; returns the handler or a string saying why delivery fails. */
+  private readGate(vector: number, fromUserSoftware: boolean): { entry: CodeEntry; trapGate: boolean } | string {
+    if (vector * 16 + 15 > this.idtLimit) return `vector ${vector} is beyond the IDT limit 0x${this.idtLimit.toString(16)}`;
+    const gva = this.idtBase + vector * 16;
+    const pa0 = this.mmu.translate(gva, Access.Read, false);
+    const pa1 = pa0 < 0 ? -1 : this.mmu.translate(gva + 8, Access.Read, false);
+    if (pa0 < 0 || pa1 < 0) return `IDT entry ${vector} at ${hexVa(gva)} is not mapped (#PF err=0x${this.mmu.fault.code.toString(16)})`;
+    const mem = this.host.mem;
+    if (pa0 + 8 > mem.size || pa1 + 8 > mem.size) return `IDT entry ${vector} is not in RAM`;
+    const w0 = mem.read32(pa0);
+    const w1 = mem.read32(pa0 + 4);
+    const w2 = mem.read32(pa1);
+    const attr = (w1 >>> 8) & 0xff;
+    const present = (attr & 0x80) !== 0;
+    const dpl = (attr >>> 5) & 3;
+    const type = attr & 0xf;
+    if (fromUserSoftware && dpl < 3) return `privilege: gate ${vector} has DPL ${dpl}`;
+    if (!present) return `IDT gate ${vector} is not present (#NP)`;
+    if (type !== 0xe && type !== 0xf) return `IDT gate ${vector} has type 0x${type.toString(16)}, not an interrupt or trap gate`;
+    if ((w0 >>> 16) === 0) return `IDT gate ${vector} has a null code selector`;
+    const offLo = (w0 & 0xffff) | (w1 & 0xffff0000);
+    const target = vaFromHalves(offLo >>> 0, w2);
+    if (Number.isNaN(target)) return `IDT gate ${vector} target is not canonical`;
+    const pa = this.mmu.translate(target, Access.Exec, false);
+    if (pa < 0) return `handler for vector ${vector} at ${hexVa(target)} is not mapped executable (#PF err=0x${this.mmu.fault.code.toString(16)})`;
+    const entry = this.host.lookupCode(pa);
+    if (entry === undefined) return `handler for vector ${vector} at ${hexVa(target)} is not code`;
+    return { entry, trapGate: type === 0xf };
+  }
+}
+
+function pageOffset(va: number): number {
+  const r = va % 4096;
+  return r < 0 ? r + 4096 : r;
+}
+
+function badSize(f: Frame, size: number): never {
+  throw new SimulatorError(`frame ${f.name}: memory access of ${size} bytes (must be 1, 2, 4 or 8)`);
+}
+
+function describe(v: unknown): string {
+  if (v === undefined) return 'undefined';
+  if (v === null) return 'null';
+  if (typeof v === 'object') return `an object without a numeric op kind (${JSON.stringify(v)?.slice(0, 60)})`;
+  return `${typeof v} ${String(v).slice(0, 40)}`;
+}

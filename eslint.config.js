@@ -6,7 +6,7 @@ import tseslint from 'typescript-eslint';
 const nondeterministic = 'is nondeterministic: sim/ and os/ must be reproducible from seed + decisions';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'reports/out/**', 'out/**', 'bin/**'] },
+  { ignores: ['node_modules/**', 'reports/out/**', 'out/**', 'bin/**', '.rugo/**'] },
   ...tseslint.configs.recommended,
   {
     rules: {
@@ -56,7 +56,14 @@ export default tseslint.config(
     rules: {
       'no-restricted-imports': [
         'error',
-        { patterns: [{ group: ['**/os/**', '../os/*', '../../os/*'], message: 'sim/ never imports os/: the kernel is a guest' }] },
+        {
+          paths: [
+            { name: 'node:timers', message: `timers ${nondeterministic}` },
+            { name: 'node:perf_hooks', message: `host time ${nondeterministic}` },
+            { name: 'node:crypto', message: `host randomness ${nondeterministic}` },
+          ],
+          patterns: [{ group: ['**/os/**', '../os/*', '../../os/*'], message: 'sim/ never imports os/: the kernel is a guest' }],
+        },
       ],
     },
   },

@@ -146,7 +146,7 @@ export class Machine implements CpuHost, InterruptHost {
     this.cpuHz = cfg.cpuHz;
     this.costs = cfg.costs;
     this.maxFrameDepth = cfg.maxFrameDepth;
-    this.mem = new PhysicalMemory(cfg.memoryBytes);
+    this.mem = PhysicalMemory.acquire(cfg.memoryBytes);
     this.queue = new EventQueue(cfg.maxEvents);
     this.decider = new Decider(cfg.decisions);
 
@@ -415,6 +415,14 @@ export class Machine implements CpuHost, InterruptHost {
     this.eventTime = t;
     this.stop('all-halted', interruptsOff ? 'every CPU halted with interrupts disabled (nothing can wake them)' : 'every CPU halted and no event is pending (nothing can wake them)');
   }
+
+  /** Returns the machine's memory to the pool; the machine must not run again. */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.mem.release();
+  }
+  private disposed = false;
 
   /** Final simulated time: the latest CPU clock or event time. */
   get cycles(): number {

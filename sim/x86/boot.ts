@@ -155,7 +155,7 @@ export function limineHandoff(opts: {
       code.load(m.image, next);
       mem.write32(next, IMAGE_MAGIC);
     }
-    if (m.bytes) mem.bytes.set(m.bytes, next);
+    if (m.bytes) mem.set(m.bytes, next);
     modules.push({ path: m.path, base: next, size, cmdline: m.cmdline });
     next += paged;
   }
@@ -175,7 +175,7 @@ export function limineHandoff(opts: {
   // 3. Page tables: HHDM with 2 MiB pages over all RAM, the kernel with 4 KiB pages.
   const table = (): number => {
     const p = ra.alloc(4096, 4096);
-    mem.bytes.fill(0, p, p + 4096);
+    mem.fill(0, p, 4096);
     return p;
   };
   const pml4 = table();
@@ -236,8 +236,8 @@ export function limineHandoff(opts: {
   const cstr = (s: string): number => {
     const bytes = new TextEncoder().encode(s);
     const p = ra.alloc(bytes.length + 1, 1);
-    mem.bytes.set(bytes, p);
-    mem.bytes[p + bytes.length] = 0;
+    mem.set(bytes, p);
+    mem.write8(p + bytes.length, 0);
     return p;
   };
   const cmdResp = ra.alloc(16);
@@ -250,7 +250,7 @@ export function limineHandoff(opts: {
   const modArr = ra.alloc(8 * Math.max(1, modules.length));
   modules.forEach((m, i) => {
     const f = ra.alloc(FILE_SIZE);
-    mem.bytes.fill(0, f, f + FILE_SIZE);
+    mem.fill(0, f, FILE_SIZE);
     w64(mem, f + 8, hhdm(m.base));
     w64(mem, f + 16, m.size);
     w64(mem, f + 24, hhdm(cstr(m.path)));
@@ -267,7 +267,7 @@ export function limineHandoff(opts: {
   const infos: number[] = [];
   for (let i = 0; i < opts.cpus; i++) {
     const info = ra.alloc(SMP_INFO.size);
-    mem.bytes.fill(0, info, info + SMP_INFO.size);
+    mem.fill(0, info, SMP_INFO.size);
     mem.write32(info + SMP_INFO.processorId, i);
     mem.write32(info + SMP_INFO.lapicId, i);
     w64(mem, smpArr + 8 * i, hhdm(info));

@@ -557,45 +557,66 @@ export class Cpu {
   private repString(f: Frame, op: OpRec, user: boolean): void {
     const len = op.b;
     if (!Number.isSafeInteger(len) || len < 0) throw new SimulatorError(`frame ${f.name}: rep string length ${len}`);
-    const dst = this.translateRange(op.a, len, Access.Write, user);
+    // Translate every page first: a fault leaves no partial effect (a simplification of REP's restartable progress).
+    const dst = this.translateRuns(op.a, len, Access.Write, user);
     if (dst === null) return this.mmuFault(f, op);
     let src: number[] | null = null;
     if (op.k === Op.RepMovs) {
-      src = this.translateRange(op.c, len, Access.Read, user);
+      src = this.translateRuns(op.c, len, Access.Read, user);
       if (src === null) return this.mmuFault(f, op);
     }
     const mem = this.host.mem;
-    // Copy through a temporary so overlapping ranges behave like a forward byte copy of the source snapshot.
     if (src !== null) {
+      // Snapshot the source, then write: overlapping ranges copy like memmove.
       const tmp = new Uint8Array(len);
-      for (let i = 0; i < len; i++) tmp[i] = this.readPhysByte(src[i], mem);
-      for (let i = 0; i < len; i++) this.writePhysByte(dst[i], tmp[i], mem);
+      let o = 0;
+      for (let i = 0; i < src.length; i += 2) {
+        const pa = src[i];
+        const n = src[i + 1];
+        if (pa + n <= mem.size) tmp.set(mem.bytes.subarray(pa, pa + n), o);
+        else for (let j = 0; j < n; j++) tmp[o + j] = this.host.mmio.read(pa + j, 1, this.index) & 0xff;
+        o += n;
+      }
+      o = 0;
+      for (let i = 0; i < dst.length; i += 2) {
+        const pa = dst[i];
+        const n = dst[i + 1];
+        if (pa + n <= mem.size) mem.set(tmp.subarray(o, o + n), pa);
+        else for (let j = 0; j < n; j++) this.host.mmio.write(pa + j, 1, tmp[o + j], this.index);
+        o += n;
+      }
     } else {
       const b = op.c & 0xff;
-      for (let i = 0; i < len; ) {
+      for (let i = 0; i < dst.length; i += 2) {
         const pa = dst[i];
-        // contiguous run inside one page
-        let run = 1;
-        while (i + run < len && dst[i + run] === pa + run && run < 4096) run++;
-        if (pa + run <= mem.size) mem.bytes.fill(b, pa, pa + run);
-        else for (let j = 0; j < run; j++) this.writePhysByte(pa + j, b, mem);
-        i += run;
+        const n = dst[i + 1];
+        if (pa + n <= mem.size) mem.fill(b, pa, n);
+        else for (let j = 0; j < n; j++) this.host.mmio.write(pa + j, 1, b, this.index);
       }
     }
     this.time += this.host.costs.repStartup + Math.ceil(len / this.host.costs.repBytesPerCycle) + this.jitter();
   }
 
-  /** Physical address of every byte of [va, va+len), or null with mmu.fault set. Page-at-a-time translation. */
-  private translateRange(va: number, len: number, kind: number, user: boolean): number[] | null {
-    const out: number[] = new Array(len);
+  /** [pa, length] pairs covering [va, va+len) page by page, or null with mmu.fault set. */
+  private translateRuns(va: number, len: number, kind: number, user: boolean): number[] | null {
+    const out: number[] = [];
     let i = 0;
     while (i < len) {
       const pa = this.mmu.translate(va + i, kind, user);
       if (pa < 0) return null;
       const inPage = Math.min(len - i, 4096 - pageOffset(va + i));
-      for (let j = 0; j < inPage; j++) out[i + j] = pa + j;
+      out.push(pa, inPage);
       i += inPage;
     }
+    return out;
+  }
+
+  /** Physical address of every byte of [va, va+len) (a page-crossing scalar access), or null with mmu.fault set. */
+  private translateRange(va: number, len: number, kind: number, user: boolean): number[] | null {
+    const runs = this.translateRuns(va, len, kind, user);
+    if (runs === null) return null;
+    const out: number[] = [];
+    for (let i = 0; i < runs.length; i += 2) for (let j = 0; j < runs[i + 1]; j++) out.push(runs[i] + j);
     return out;
   }
 
@@ -607,15 +628,6 @@ export class Cpu {
   private writePhys(pa: number, size: number, v: number): void {
     if (pa + size <= this.host.mem.size) this.host.mem.write8(pa, v);
     else this.host.mmio.write(pa, size, v, this.index);
-  }
-
-  private readPhysByte(pa: number, mem: PhysicalMemory): number {
-    return pa < mem.size ? mem.bytes[pa] : this.host.mmio.read(pa, 1, this.index) & 0xff;
-  }
-
-  private writePhysByte(pa: number, v: number, mem: PhysicalMemory): void {
-    if (pa < mem.size) mem.bytes[pa] = v;
-    else this.host.mmio.write(pa, 1, v, this.index);
   }
 
   private writeCr(f: Frame, op: OpRec): void {

@@ -10,7 +10,7 @@ export interface PortDevice {
 }
 
 export class PortBus {
-  private readonly table: (PortDevice | undefined)[] = new Array(65536);
+  private readonly table = new Map<number, PortDevice>();
   unclaimedReads = 0;
   unclaimedWrites = 0;
 
@@ -18,14 +18,14 @@ export class PortBus {
   claim(first: number, count: number, dev: PortDevice): void {
     if (first < 0 || count <= 0 || first + count > 65536) throw new Error(`${dev.name}: port range 0x${first.toString(16)}+${count} is outside 0..0xffff`);
     for (let p = first; p < first + count; p++) {
-      const old = this.table[p];
+      const old = this.table.get(p);
       if (old !== undefined) throw new Error(`${dev.name}: port 0x${p.toString(16)} already claimed by ${old.name}`);
     }
-    for (let p = first; p < first + count; p++) this.table[p] = dev;
+    for (let p = first; p < first + count; p++) this.table.set(p, dev);
   }
 
   read(port: number, size: number, cpuIndex: number): number {
-    const dev = this.table[port & 0xffff];
+    const dev = this.table.get(port & 0xffff);
     if (dev === undefined) {
       this.unclaimedReads++;
       return size === 1 ? 0xff : size === 2 ? 0xffff : 0xffffffff;
@@ -34,7 +34,7 @@ export class PortBus {
   }
 
   write(port: number, size: number, value: number, cpuIndex: number): void {
-    const dev = this.table[port & 0xffff];
+    const dev = this.table.get(port & 0xffff);
     if (dev === undefined) {
       this.unclaimedWrites++;
       return;

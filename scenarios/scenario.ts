@@ -1,0 +1,213 @@
+// Scenario files: one JSON file per scenario in this folder (or any path a
+// user passes). A scenario names its machine config, its kernel options and
+// the markers it expects. Loading validates every field and refuses a bad
+// file with a message that says which file, which field, and what is wrong.
+import { readFileSync, readdirSync, existsSync } from 'node:fs';
+import { dirname, join, basename } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { StopReason } from '../sim/machine.ts';
+
+export const SCENARIO_DIR = dirname(fileURLToPath(import.meta.url));
+
+/** A marker: a substring a serial line must contain, or a regular expression it must match. */
+export type Marker = string | { regex: string };
+
+export interface Scenario {
+  readonly name: string;
+  readonly milestone: string;
+  readonly description: string;
+  readonly machine: { readonly cpus: number; readonly memoryMiB: number };
+  readonly kernel: { readonly options: readonly string[] };
+  readonly expect: {
+    readonly markers: readonly Marker[];
+    readonly ordered: boolean;
+    readonly absent: readonly Marker[];
+    readonly stop: StopReason;
+    /** Markers that must each appear at least this many times (e.g. interleaved A and B lines). */
+    readonly counts?: Readonly<Record<string, number>>;
+  };
+  readonly maxCycles: number;
+  /** Which CPU counts the scenario passes on (acceptance runs each); defaults to [machine.cpus]. */
+  readonly cpuCounts?: readonly number[];
+  /** Where the scenario was loaded from. */
+  readonly file: string;
+}
+
+const STOP_REASONS: readonly StopReason[] = ['debug-exit', 'triple-fault', 'max-cycles', 'all-halted', 'sim-error', 'guest-crash', 'replay-diverged', 'checker'];
+
+/** A scenario file that cannot be used; the message names the file and the field. */
+export class ScenarioError extends Error {}
+
+function fail(file: string, field: string, what: string): never {
+  throw new ScenarioError(`scenario ${file}: ${field} ${what}`);
+}
+
+function isObj(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function checkMarker(file: string, field: string, m: unknown): Marker {
+  if (typeof m === 'string') {
+    if (m.length === 0) fail(file, field, 'is an empty marker');
+    return m;
+  }
+  if (isObj(m) && typeof m.regex === 'string') {
+    try {
+      new RegExp(m.regex);
+    } catch (e) {
+      fail(file, field, `has an invalid regex: ${(e as Error).message}`);
+    }
+    return { regex: m.regex };
+  }
+  return fail(file, field, `must be a string or {"regex": "..."}, got ${JSON.stringify(m)}`);
+}
+
+function checkInt(file: string, field: string, v: unknown, lo: number, hi: number): number {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < lo || v > hi) fail(file, field, `must be an integer in ${lo}..${hi}, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+/** Validates parsed JSON as a scenario; throws ScenarioError naming the field. */
+export function parseScenario(json: unknown, file: string): Scenario {
+  if (!isObj(json)) fail(file, '(top level)', 'must be a JSON object');
+  const known = new Set(['name', 'milestone', 'description', 'machine', 'kernel', 'expect', 'maxCycles', 'cpuCounts']);
+  for (const k of Object.keys(json)) if (!known.has(k)) fail(file, k, `is not a scenario field (known: ${[...known].join(', ')})`);
+  const name = json.name;
+  if (typeof name !== 'string' || !/^[a-z0-9][a-z0-9-]*$/.test(name)) fail(file, 'name', `must be a lower-case name like "boot", got ${JSON.stringify(name)}`);
+  const description = typeof json.description === 'string' ? json.description : fail(file, 'description', 'must be a string');
+  const milestone = json.milestone === undefined ? '' : typeof json.milestone === 'string' ? json.milestone : fail(file, 'milestone', 'must be a string');
+  const mc = json.machine === undefined ? {} : json.machine;
+  if (!isObj(mc)) fail(file, 'machine', 'must be an object');
+  for (const k of Object.keys(mc)) if (k !== 'cpus' && k !== 'memoryMiB') fail(file, `machine.${k}`, 'is not a machine field (known: cpus, memoryMiB)');
+  const cpus = checkInt(file, 'machine.cpus', mc.cpus ?? 1, 1, 8);
+  const memoryMiB = checkInt(file, 'machine.memoryMiB', mc.memoryMiB ?? 128, 8, 4096);
+  if (memoryMiB % 2 !== 0) fail(file, 'machine.memoryMiB', 'must be even (2 MiB pages)');
+  const kc = json.kernel === undefined ? {} : json.kernel;
+  if (!isObj(kc)) fail(file, 'kernel', 'must be an object');
+  const options = kc.options ?? [];
+  if (!Array.isArray(options) || !options.every((o) => typeof o === 'string' && /^\S+$/.test(o))) fail(file, 'kernel.options', 'must be an array of option words without spaces');
+  const ex = json.expect;
+  if (!isObj(ex)) fail(file, 'expect', 'must be an object');
+  if (!Array.isArray(ex.markers)) fail(file, 'expect.markers', 'must be an array');
+  const markers = ex.markers.map((m, i) => checkMarker(file, `expect.markers[${i}]`, m));
+  const absentRaw = ex.absent ?? [];
+  if (!Array.isArray(absentRaw)) fail(file, 'expect.absent', 'must be an array');
+  const absent = absentRaw.map((m, i) => checkMarker(file, `expect.absent[${i}]`, m));
+  const ordered = ex.ordered === undefined ? true : typeof ex.ordered === 'boolean' ? ex.ordered : fail(file, 'expect.ordered', 'must be true or false');
+  const stop = (ex.stop ?? 'debug-exit') as StopReason;
+  if (!STOP_REASONS.includes(stop)) fail(file, 'expect.stop', `must be one of ${STOP_REASONS.join(', ')}, got ${JSON.stringify(ex.stop)}`);
+  let counts: Record<string, number> | undefined;
+  if (ex.counts !== undefined) {
+    if (!isObj(ex.counts)) fail(file, 'expect.counts', 'must be an object of marker -> minimum count');
+    counts = {};
+    for (const [m, c] of Object.entries(ex.counts)) counts[m] = checkInt(file, `expect.counts[${JSON.stringify(m)}]`, c, 0, 1_000_000);
+  }
+  const maxCycles = checkInt(file, 'maxCycles', json.maxCycles ?? 1_000_000_000, 1, Number.MAX_SAFE_INTEGER);
+  let cpuCounts: number[] | undefined;
+  if (json.cpuCounts !== undefined) {
+    if (!Array.isArray(json.cpuCounts) || json.cpuCounts.length === 0) fail(file, 'cpuCounts', 'must be a non-empty array');
+    cpuCounts = json.cpuCounts.map((c, i) => checkInt(file, `cpuCounts[${i}]`, c, 1, 8));
+  }
+  return {
+    name,
+    milestone,
+    description,
+    machine: { cpus, memoryMiB },
+    kernel: { options: options as string[] },
+    expect: { markers, ordered, absent, stop, counts },
+    maxCycles,
+    cpuCounts,
+    file,
+  };
+}
+
+/** Loads and validates a scenario file. */
+export function loadScenarioFile(path: string): Scenario {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new ScenarioError(`scenario ${path}: cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new ScenarioError(`scenario ${path}: is not valid JSON (${(e as Error).message})`);
+  }
+  return parseScenario(json, path);
+}
+
+/** Names of the bundled scenarios, sorted. */
+export function scenarioNames(): string[] {
+  return readdirSync(SCENARIO_DIR)
+    .filter((f) => f.endsWith('.json'))
+    .map((f) => basename(f, '.json'))
+    .sort();
+}
+
+/** All bundled scenarios, sorted by name. */
+export function allScenarios(): Scenario[] {
+  return scenarioNames().map((n) => loadScenarioFile(join(SCENARIO_DIR, `${n}.json`)));
+}
+
+/** Resolves a bundled scenario name or a path to a scenario file; unknown names list the valid choices. */
+export function resolveScenario(nameOrPath: string): Scenario {
+  if (nameOrPath.endsWith('.json') || nameOrPath.includes('/')) {
+    if (!existsSync(nameOrPath)) throw new ScenarioError(`scenario file ${nameOrPath} does not exist`);
+    return loadScenarioFile(nameOrPath);
+  }
+  const names = scenarioNames();
+  if (!names.includes(nameOrPath)) throw new ScenarioError(`unknown scenario '${nameOrPath}'. Valid scenarios: ${names.join(', ')}`);
+  return loadScenarioFile(join(SCENARIO_DIR, `${nameOrPath}.json`));
+}
+
+/** Whether serial line `line` satisfies `m`. */
+export function markerMatches(m: Marker, line: string): boolean {
+  return typeof m === 'string' ? line.includes(m) : new RegExp(m.regex).test(line);
+}
+
+export function markerText(m: Marker): string {
+  return typeof m === 'string' ? m : `/${m.regex}/`;
+}
+
+export interface MarkerCheck {
+  /** Expected markers that were not seen (in order when ordered). */
+  missing: string[];
+  /** Absent markers that appeared. */
+  forbidden: string[];
+  /** Markers seen, in the order found. */
+  seen: string[];
+  /** Count requirements not met: "marker: seen n < min". */
+  shortCounts: string[];
+}
+
+/** Checks the serial output against the scenario's markers. */
+export function checkMarkers(sc: Scenario, serial: string): MarkerCheck {
+  const lines = serial.split('\n');
+  const missing: string[] = [];
+  const seen: string[] = [];
+  let from = 0;
+  for (const m of sc.expect.markers) {
+    const start = sc.expect.ordered ? from : 0;
+    let found = -1;
+    for (let i = start; i < lines.length; i++) {
+      if (markerMatches(m, lines[i])) {
+        found = i;
+        break;
+      }
+    }
+    if (found < 0) missing.push(markerText(m));
+    else {
+      seen.push(markerText(m));
+      if (sc.expect.ordered) from = found + 1;
+    }
+  }
+  const forbidden = sc.expect.absent.filter((m) => lines.some((l) => markerMatches(m, l))).map(markerText);
+  const shortCounts: string[] = [];
+  for (const [m, min] of Object.entries(sc.expect.counts ?? {})) {
+    const n = lines.filter((l) => l === m).length;
+    if (n < min) shortCounts.push(`${m}: ${n} < ${min}`);
+  }
+  return { missing, forbidden, seen, shortCounts };
+}

@@ -1,10 +1,84 @@
 // The kernel's state: bookkeeping lives in TypeScript objects (DESIGN.md);
 // what the hardware reads (page tables, IDT, lock words) lives in simulated
 // memory. One Kernel per machine: nothing is module-global.
+//
+// Lock rules (xv6 style, written next to the data they guard):
+// - threads, every Thread's state/chan/wakeTick, and the policy's run queue:
+//   guarded by schedLock.
+// - PerCpu fields: touched only by their own CPU with interrupts off.
+// - ticks: written only by CPU 0's timer handler.
 import type { CodeImage } from '../sim/code.ts';
+import type { Stack } from '../sim/x86/cpu.ts';
 import type { BootInfo } from './boot/handoff.ts';
 import type { KernelOptions } from './options.ts';
 import type { FrameAllocator } from './mm/pmm.ts';
+import type { Spinlock } from './sync/spinlock.ts';
+import type { SchedPolicy } from './sched/policy.ts';
+import type { LockDep } from './sync/lockdep.ts';
+
+export type ThreadState = 'embryo' | 'runnable' | 'running' | 'sleeping' | 'zombie';
+
+export class Thread {
+  state: ThreadState = 'embryo';
+  /** Wait channel while sleeping (any object; compared by identity). */
+  chan: unknown = null;
+  /** Tick at which a timed sleep ends (0 = not a timed sleep). */
+  wakeTick = 0;
+  /** CPU this thread last ran on. */
+  cpu = -1;
+  /** Interrupt-handler nesting depth on this thread's stack (for the lock checker). */
+  irqDepth = 0;
+  /** Sleeping locks (mutexes) held. */
+  readonly heldMutexes: unknown[] = [];
+  /** Global tick when the thread last started running, and when it became runnable. */
+  lastRanTick = 0;
+  runnableSinceTick = 0;
+  /** Ticks of CPU time consumed (charged by the timer). */
+  cpuTicks = 0;
+  /** Cycles of CPU time (rdtsc at switch-in/out). */
+  cpuCycles = 0;
+  switchedInAt = 0;
+  /** Scheduler policy data (priority, stride pass, quantum left, ...). */
+  prio = 0;
+  pass = 0;
+  quantumLeft = 0;
+  /** Whether this is a CPU's idle thread (never queued). */
+  readonly idle: boolean;
+  /** The process this thread belongs to (null for kernel threads). */
+  proc: unknown = null;
+
+  constructor(
+    readonly tid: number,
+    readonly name: string,
+    readonly stack: Stack,
+    idle = false,
+  ) {
+    this.idle = idle;
+    stack.owner = this;
+  }
+}
+
+export class PerCpu {
+  /** Depth of push_off nesting and whether interrupts were on before the first. */
+  noff = 0;
+  intena = false;
+  current: Thread;
+  readonly idle: Thread;
+  /** Spinlocks held by this CPU, in acquisition order. */
+  readonly held: Spinlock[] = [];
+  online = false;
+  /** Timer interrupts taken on this CPU. */
+  timerTicks = 0;
+
+  constructor(
+    readonly index: number,
+    readonly lapicId: number,
+    idle: Thread,
+  ) {
+    this.idle = idle;
+    this.current = idle;
+  }
+}
 
 export class Kernel {
   /** The kernel's code image (symbols -> offsets), set when the image is built. */
@@ -18,6 +92,40 @@ export class Kernel {
   kernelPml4 = 0;
   /** Virtual address of the IDT. */
   idtVa = 0;
+  /** Next free word of the word heap (HHDM address; 0 = none yet). */
+  wordHeapNext = 0;
+  readonly cpus: PerCpu[] = [];
+  /** Every live thread, in tid order (deterministic iteration). */
+  threads: Thread[] = [];
+  nextTid = 0;
+  schedLock!: Spinlock;
+  consoleLock!: Spinlock;
+  pmmLock!: Spinlock;
+  policy!: SchedPolicy;
+  lockdep!: LockDep;
+  /** Global timer ticks (CPU 0's LAPIC timer). */
+  ticks = 0;
+  hz = 100;
+  /** LAPIC timer initial count for one tick (calibrated against the PIT). */
+  lapicTicksPerTick = 0;
+  /** Planted bug selected with bug=<name> ('' = the correct kernel). */
+  bug = '';
+  /** Operations that will complete by an interrupt (block I/O, ...): the deadlock checker must not fire while any are pending. */
+  ioInFlight = 0;
+  /** Progress counter bumped by work units; the watchdog checks it moves. */
+  progress = 0;
+  lastProgress = 0;
+  lastProgressTick = 0;
+  /** Watchdog bound in ticks (0 = off). */
+  watchdogTicks = 0;
+  /** Set when the kernel is going down (a panic in progress). */
+  panicking = false;
+  /** LAPIC timer calibration in progress on the BSP (the PIT IRQ handler completes it). */
+  calibrating = false;
+  /** Application processors that reached the kernel. */
+  apsOnline = 0;
+  /** Handlers for device interrupt vectors registered by drivers. */
+  readonly irqHandlers = new Map<number, (k: Kernel, tf: import('../sim/x86/cpu.ts').TrapFrame) => import('../sim/ops.ts').Code<void>>();
 
   /** Virtual address of kernel symbol `sym`. */
   sym(sym: string): number {

@@ -3,10 +3,10 @@
 import { cli, hlt, outb, type Code } from '../sim/ops.ts';
 import { uartWrite } from './drivers/uart.ts';
 
-/** Prints `RUGO: panic code=0x<code>` (after a `PANIC: <why>` line when given) and exits with value 1. Never returns. */
-export function* panic(code: number, why = ''): Code<never> {
+/** Prints `RUGO: panic code=0x<code>` (after a `PANIC: <why>` line, or the line `why` itself when `raw`) and exits with value 1. Never returns. */
+export function* panic(code: number, why = '', raw = false): Code<never> {
   yield cli();
-  if (why !== '') yield* uartWrite(`PANIC: ${why}\n`);
+  if (why !== '') yield* uartWrite(raw ? `${why}\n` : `PANIC: ${why}\n`);
   yield* uartWrite(`RUGO: panic code=0x${(code >>> 0).toString(16)}\n`);
   yield outb(0xf4, 1);
   for (;;) yield hlt();

@@ -67,6 +67,10 @@ export const Op = {
   Ud2: 26,
   /** Jumps to the code at virtual address `a` with argument `c` (JMP; the current generator is abandoned). */
   Jump: 27,
+  /** Reads RFLAGS (PUSHFQ; POP): bit 9 is IF, bit 1 is always set. */
+  Pushf: 28,
+  /** Reads the GS base (RDGSBASE): kernels keep the per-CPU pointer there. */
+  Rdgsbase: 29,
 } as const;
 
 export type OpKind = (typeof Op)[keyof typeof Op];
@@ -126,6 +130,8 @@ export const enterUser = (entryVa: number, stackVa: number, arg: number): OpRec 
 export const repStos = (va: number, len: number, byte: number): OpRec => op(Op.RepStos, va, len, byte, null);
 export const repMovs = (dstVa: number, srcVa: number, len: number): OpRec => op(Op.RepMovs, dstVa, len, srcVa, null);
 export const iret = (): OpRec => op(Op.Iret, 0, 0, 0, null);
+export const pushf = (): OpRec => op(Op.Pushf, 0, 0, 0, null);
+export const rdgsbase = (): OpRec => op(Op.Rdgsbase, 0, 0, 0, null);
 export const ud2 = (): OpRec => op(Op.Ud2, 0, 0, 0, null);
 export const jump = (va: number, arg: number): OpRec => op(Op.Jump, va, 0, arg, null);
 

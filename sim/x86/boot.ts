@@ -118,7 +118,7 @@ export function apWaitLoop(infoVa: number): Generator<any, void, any> {
         return;
       }
       yield pause();
-      yield compute(2000);
+      yield compute(100_000); // poll every 100 us: cheap for the host, negligible start-up latency
     }
   })();
 }

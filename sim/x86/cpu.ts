@@ -255,7 +255,7 @@ export class Cpu {
     }
   }
 
-  /** Runs ops until the local clock reaches `limit` (at least one step), or the CPU halts. */
+  /** Runs ops until the local clock reaches `limit` or the next event (at least one step), or the CPU halts. Ops may schedule earlier events; the loop re-reads the queue head. */
   slice(limit: number): void {
     const host = this.host;
     do {
@@ -294,7 +294,7 @@ export class Cpu {
       }
       this.ops++;
       this.exec(f, op);
-    } while (this.time < limit);
+    } while (this.time < limit && this.time < host.nextEventTime());
   }
 
   /** Takes a deliverable interrupt if the irq-delay decision lets it land now. */
@@ -446,6 +446,15 @@ export class Cpu {
         return;
       case Op.Ud2:
         this.raise(f, op, 6, 0);
+        return;
+      case Op.Pushf:
+        f.resume = this.IF ? 0x202 : 0x2;
+        this.time += 2;
+        return;
+      case Op.Rdgsbase:
+        if (user) return this.raise(f, op, 6, 0); // CR4.FSGSBASE is kernel-only here
+        f.resume = this.gsBase;
+        this.time += costs.memAccess;
         return;
       case Op.Jump:
         // An indirect jump: the frame continues at the code found at virtual address a (fetched on the next step).

@@ -5,8 +5,9 @@ import { Command, CommanderError } from 'commander';
 import { ScenarioError } from '../scenarios/scenario.ts';
 import { registerList } from './commands/list.ts';
 import { registerRun } from './commands/run.ts';
-
-export class UsageError extends Error {}
+import { registerFuzz } from './commands/fuzz.ts';
+import { registerReplay } from './commands/replay.ts';
+import { UsageError } from './errors.ts';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -17,6 +18,8 @@ export function buildProgram(): Command {
     .exitOverride();
   registerList(program);
   registerRun(program);
+  registerFuzz(program);
+  registerReplay(program);
   return program;
 }
 

@@ -23,8 +23,10 @@ export interface Scenario {
     readonly ordered: boolean;
     readonly absent: readonly Marker[];
     readonly stop: StopReason;
-    /** Markers that must each appear at least this many times (e.g. interleaved A and B lines). */
+    /** Lines that must each appear at least this many times (e.g. A and B lines). */
     readonly counts?: Readonly<Record<string, number>>;
+    /** Two lines X and Y that must interleave: somewhere X is directly followed by Y, and somewhere Y by X (among the X/Y lines). */
+    readonly interleave?: readonly [string, string];
   };
   readonly maxCycles: number;
   /** Which CPU counts the scenario passes on (acceptance runs each); defaults to [machine.cpus]. */
@@ -102,6 +104,11 @@ export function parseScenario(json: unknown, file: string): Scenario {
     counts = {};
     for (const [m, c] of Object.entries(ex.counts)) counts[m] = checkInt(file, `expect.counts[${JSON.stringify(m)}]`, c, 0, 1_000_000);
   }
+  let interleave: [string, string] | undefined;
+  if (ex.interleave !== undefined) {
+    if (!Array.isArray(ex.interleave) || ex.interleave.length !== 2 || !ex.interleave.every((x) => typeof x === 'string' && x.length > 0)) fail(file, 'expect.interleave', 'must be two non-empty line strings');
+    interleave = [ex.interleave[0] as string, ex.interleave[1] as string];
+  }
   const maxCycles = checkInt(file, 'maxCycles', json.maxCycles ?? 1_000_000_000, 1, Number.MAX_SAFE_INTEGER);
   let cpuCounts: number[] | undefined;
   if (json.cpuCounts !== undefined) {
@@ -114,7 +121,7 @@ export function parseScenario(json: unknown, file: string): Scenario {
     description,
     machine: { cpus, memoryMiB },
     kernel: { options: options as string[] },
-    expect: { markers, ordered, absent, stop, counts },
+    expect: { markers, ordered, absent, stop, counts, interleave },
     maxCycles,
     cpuCounts,
     file,
@@ -208,6 +215,18 @@ export function checkMarkers(sc: Scenario, serial: string): MarkerCheck {
   for (const [m, min] of Object.entries(sc.expect.counts ?? {})) {
     const n = lines.filter((l) => l === m).length;
     if (n < min) shortCounts.push(`${m}: ${n} < ${min}`);
+  }
+  const [x, y] = sc.expect.interleave ?? ['', ''];
+  if (x !== '') {
+    const seq = lines.filter((l) => l === x || l === y);
+    let xy = false;
+    let yx = false;
+    for (let i = 1; i < seq.length; i++) {
+      if (seq[i - 1] === x && seq[i] === y) xy = true;
+      if (seq[i - 1] === y && seq[i] === x) yx = true;
+    }
+    if (!xy) missing.push(`interleave ${x} then ${y}`);
+    if (!yx) missing.push(`interleave ${y} then ${x}`);
   }
   return { missing, forbidden, seen, shortCounts };
 }

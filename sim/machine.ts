@@ -93,6 +93,8 @@ export interface RunResult {
   readonly hashedEvents: number;
   readonly decisionCount: number;
   readonly decisions: readonly Decision[];
+  /** Decisions asked per site id. */
+  readonly decisionsPerSite: readonly number[];
   readonly events: number;
   readonly ops: number;
   readonly cpus: readonly CpuStats[];
@@ -443,6 +445,7 @@ export class Machine implements CpuHost, InterruptHost {
       hashedEvents: this.hash.events,
       decisionCount: this.decider.count,
       decisions: this.decider.recorded,
+      decisionsPerSite: this.decider.perSite.slice(),
       events: this.eventsRun,
       ops: this.cpus.reduce((s, c) => s + c.ops, 0),
       cpus: this.cpus.map((c) => ({

@@ -4,7 +4,8 @@ import { openSync, writeSync, closeSync } from 'node:fs';
 import type { Command } from 'commander';
 import { resolveScenario } from '../../scenarios/scenario.ts';
 import { runScenario, type ScenarioResult, type RunOptions } from '../../scenarios/runner.ts';
-import { seedArg, intArg } from '../args.ts';
+import { seedArg, intArg, choiceArg } from '../args.ts';
+import { bugNames } from '../../os/bugs.ts';
 import type { Decision } from '../../sim/decisions.ts';
 
 export interface CommonRunFlags {
@@ -103,11 +104,12 @@ export function registerRun(program: Command): void {
     .option('--max-cycles <n>', 'stop after this many simulated cycles (default: the scenario\'s limit)', intArg(1, Number.MAX_SAFE_INTEGER))
     .option('--cpus <n>', 'number of CPUs (1-8; default: the scenario\'s)', intArg(1, 8))
     .option('--nominal', 'take every decision as nominal (0): the undisturbed run')
+    .option('--bug <name>', `plant a bug: ${bugNames().join(', ')}`, choiceArg(bugNames()))
     .option('--trace <file>', 'write a Chrome Trace Event file (open it in Perfetto)')
     .option('--json', 'end with one JSON summary line instead of the human summary')
     .option('--quiet', 'do not stream the serial console')
-    .action((name: string, o: CommonRunFlags & { nominal?: boolean }) => {
-      const r = runWithOutput(name, { seed: o.seed, maxCycles: o.maxCycles, cpus: o.cpus, trace: o.trace, quiet: o.quiet, strategy: o.nominal ? 'nominal' : 'random' }, 'run');
+    .action((name: string, o: CommonRunFlags & { nominal?: boolean; bug?: string }) => {
+      const r = runWithOutput(name, { seed: o.seed, maxCycles: o.maxCycles, cpus: o.cpus, trace: o.trace, quiet: o.quiet, strategy: o.nominal ? 'nominal' : 'random', extraOptions: o.bug ? [`bug=${o.bug}`] : [] }, 'run');
       process.stdout.write(o.json ? jsonSummary(r) + '\n' : humanSummary(r));
       process.exitCode = r.verdict === 'pass' ? 0 : 1;
     });

@@ -68,6 +68,9 @@ export const VECTOR_NAMES: Record<number, string> = {
   19: '#XM',
 };
 
+/** Contributory exceptions (SDM table 6-4). */
+const CONTRIBUTORY = new Set([0, 10, 11, 12, 13]);
+
 /** Vectors that push an error code (SDM table 6-1). */
 const HAS_ERROR_CODE = new Set([8, 10, 11, 12, 13, 14, 17]);
 
@@ -384,8 +387,8 @@ export class Cpu {
         this.time += costs.pause;
         return;
       case Op.Int:
-        // Trap semantics: the op completes; the handler returns to the next op.
-        this.deliver(op.a & 0xff, 0, TrapKind.Software, (op.x as SyscallRegs | null) ?? null);
+        // Trap semantics: the op completes; the handler returns to the next op (a #GP/#NP it raises is a fault).
+        this.deliver(op.a & 0xff, 0, TrapKind.Software, (op.x as SyscallRegs | null) ?? null, op);
         return;
       case Op.Switch:
         if (user) return this.raise(f, op, 13, 0);
@@ -766,25 +769,37 @@ export class Cpu {
     this.host.onIret(this, tf);
   }
 
-  /** Delivers an interrupt or exception through the IDT (SDM §6.12.1, §6.14); a fault during delivery becomes #DF, and one during #DF a triple fault. */
-  deliver(vector: number, errorCode: number, kind: number, regs: SyscallRegs | null): void {
+  /**
+   * Delivers an interrupt or exception through the IDT (SDM §6.12.1, §6.14).
+   * A failure to reach the handler raises a second exception (#NP for a
+   * not-present gate, #GP for a bad gate or limit, #PF for an unmapped IDT or
+   * handler, error code vector*8+2+EXT), delivered normally after a benign
+   * first event, or turned into #DF after a contributory one or a #PF
+   * (SDM §6.15, tables 6-4 and 6-5); a failure during #DF is a triple fault.
+   * `intOp` is the INT n op being executed (a #GP/#NP it raises is a fault: the INT re-executes).
+   */
+  deliver(vector: number, errorCode: number, kind: number, regs: SyscallRegs | null, intOp: OpRec | null = null): void {
     const f = this.stack.top;
     const gate = this.readGate(vector, kind === TrapKind.Software && f.cpl === 3);
-    let failure = typeof gate === 'string' ? gate : null;
-    if (failure === null && this.stack.frames.length >= this.host.maxFrameDepth) failure = `kernel stack overflow (${this.stack.frames.length} frames)`;
-    if (failure !== null || typeof gate === 'string') {
-      if (kind === TrapKind.Software && failure!.startsWith('privilege')) {
-        // INT n from CPL 3 through a gate with DPL < 3: #GP(vector*8+2), delivered normally.
-        this.exceptions++;
-        return this.deliver(Vec.GP, vector * 8 + 2, TrapKind.Exception, null);
-      }
+    if ('fault' in gate || this.stack.frames.length >= this.host.maxFrameDepth) {
+      const g = 'fault' in gate ? gate : { fault: Vec.DF, code: 0, msg: `kernel stack overflow (${this.stack.frames.length} frames)` };
       if (vector === Vec.DF) {
-        this.host.tripleFault(this, `fault while delivering #DF: ${failure}`);
+        this.host.tripleFault(this, `fault while delivering #DF: ${g.msg}`);
         return;
       }
       this.exceptions++;
-      this.lastDeliveryFailure = `while delivering vector ${vector} (${VECTOR_NAMES[vector] ?? 'interrupt'}): ${failure}`;
-      return this.deliver(Vec.DF, 0, TrapKind.Exception, null);
+      const code = g.code + (kind === TrapKind.External ? 1 : 0);
+      if (intOp !== null) f.retry = intOp;
+      const firstContributory = kind === TrapKind.Exception && CONTRIBUTORY.has(vector);
+      const firstPf = kind === TrapKind.Exception && vector === Vec.PF;
+      const secondContributory = CONTRIBUTORY.has(g.fault);
+      const double = g.fault === Vec.DF || (firstContributory && secondContributory) || (firstPf && (secondContributory || g.fault === Vec.PF));
+      if (double) {
+        this.lastDeliveryFailure = `while delivering vector ${vector} (${VECTOR_NAMES[vector] ?? 'interrupt'}): ${g.msg}`;
+        return this.deliver(Vec.DF, 0, TrapKind.Exception, null);
+      }
+      if (g.fault === Vec.PF) this.cr2 = this.mmu.fault.addr;
+      return this.deliver(g.fault, code, TrapKind.Exception, null);
     }
     const tf: TrapFrame = {
       vector,
@@ -811,15 +826,16 @@ export class Cpu {
     return 0;
   }
 
-  /** Reads and checks IDT gate `vector`; returns the handler or a string saying why delivery fails. */
-  private readGate(vector: number, fromUserSoftware: boolean): { entry: CodeEntry; trapGate: boolean } | string {
-    if (vector * 16 + 15 > this.idtLimit) return `vector ${vector} is beyond the IDT limit 0x${this.idtLimit.toString(16)}`;
+  /** Reads and checks IDT gate `vector`; returns the handler, or the exception that delivery raises instead. */
+  private readGate(vector: number, fromUserSoftware: boolean): { entry: CodeEntry; trapGate: boolean } | { fault: number; code: number; msg: string } {
+    const idtCode = vector * 8 + 2;
+    if (vector * 16 + 15 > this.idtLimit) return { fault: Vec.GP, code: idtCode, msg: `vector ${vector} is beyond the IDT limit 0x${this.idtLimit.toString(16)}` };
     const gva = this.idtBase + vector * 16;
     const pa0 = this.mmu.translate(gva, Access.Read, false);
     const pa1 = pa0 < 0 ? -1 : this.mmu.translate(gva + 8, Access.Read, false);
-    if (pa0 < 0 || pa1 < 0) return `IDT entry ${vector} at ${hexVa(gva)} is not mapped (#PF err=0x${this.mmu.fault.code.toString(16)})`;
+    if (pa0 < 0 || pa1 < 0) return { fault: this.mmu.fault.vector, code: this.mmu.fault.code, msg: `IDT entry ${vector} at ${hexVa(gva)} is not mapped (#PF err=0x${this.mmu.fault.code.toString(16)})` };
     const mem = this.host.mem;
-    if (pa0 + 8 > mem.size || pa1 + 8 > mem.size) return `IDT entry ${vector} is not in RAM`;
+    if (pa0 + 8 > mem.size || pa1 + 8 > mem.size) return { fault: Vec.GP, code: idtCode, msg: `IDT entry ${vector} is not in RAM` };
     const w0 = mem.read32(pa0);
     const w1 = mem.read32(pa0 + 4);
     const w2 = mem.read32(pa1);
@@ -827,17 +843,17 @@ export class Cpu {
     const present = (attr & 0x80) !== 0;
     const dpl = (attr >>> 5) & 3;
     const type = attr & 0xf;
-    if (fromUserSoftware && dpl < 3) return `privilege: gate ${vector} has DPL ${dpl}`;
-    if (!present) return `IDT gate ${vector} is not present (#NP)`;
-    if (type !== 0xe && type !== 0xf) return `IDT gate ${vector} has type 0x${type.toString(16)}, not an interrupt or trap gate`;
-    if ((w0 >>> 16) === 0) return `IDT gate ${vector} has a null code selector`;
+    if (type !== 0xe && type !== 0xf && present) return { fault: Vec.GP, code: idtCode, msg: `IDT gate ${vector} has type 0x${type.toString(16)}, not an interrupt or trap gate` };
+    if (fromUserSoftware && dpl < 3) return { fault: Vec.GP, code: idtCode, msg: `gate ${vector} has DPL ${dpl} < CPL 3` };
+    if (!present) return { fault: Vec.NP, code: idtCode, msg: `IDT gate ${vector} is not present` };
+    if ((w0 >>> 16) === 0) return { fault: Vec.GP, code: 0, msg: `IDT gate ${vector} has a null code selector` };
     const offLo = (w0 & 0xffff) | (w1 & 0xffff0000);
     const target = vaFromHalves(offLo >>> 0, w2);
-    if (Number.isNaN(target)) return `IDT gate ${vector} target is not canonical`;
+    if (Number.isNaN(target)) return { fault: Vec.GP, code: 0, msg: `IDT gate ${vector} target is not canonical` };
     const pa = this.mmu.translate(target, Access.Exec, false);
-    if (pa < 0) return `handler for vector ${vector} at ${hexVa(target)} is not mapped executable (#PF err=0x${this.mmu.fault.code.toString(16)})`;
+    if (pa < 0) return { fault: Vec.PF, code: this.mmu.fault.code, msg: `handler for vector ${vector} at ${hexVa(target)} is not mapped executable (#PF err=0x${this.mmu.fault.code.toString(16)})` };
     const entry = this.host.lookupCode(pa);
-    if (entry === undefined) return `handler for vector ${vector} at ${hexVa(target)} is not code`;
+    if (entry === undefined) return { fault: Vec.UD, code: 0, msg: `handler for vector ${vector} at ${hexVa(target)} is not code` };
     return { entry, trapGate: type === 0xf };
   }
 }

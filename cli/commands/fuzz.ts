@@ -1,0 +1,111 @@
+// `rugo fuzz <scenario>`: many seeded runs under random or PCT schedules,
+// with a progress bar, failures by kind, runs/s, and a replay token for the
+// first failure (or every failure with --each), also written to a file.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { Command } from 'commander';
+import cliProgress from 'cli-progress';
+import { resolveScenario } from '../../scenarios/scenario.ts';
+import { fuzz, type FuzzStrategy, type FuzzFailure } from '../../scenarios/fuzz.ts';
+import { seedArg, intArg, choiceArg } from '../args.ts';
+import { bugNames } from '../../os/bugs.ts';
+
+export function registerFuzz(program: Command): void {
+  program
+    .command('fuzz')
+    .description('explore schedules of a scenario: many seeded runs, failures by kind, and a replay token for the first failure')
+    .argument('<scenario>', 'a bundled scenario name (see `rugo list`) or a scenario .json file')
+    .option('--runs <n>', 'number of runs', intArg(1, 100_000_000), 1000)
+    .option('--strategy <s>', 'random | pct', choiceArg<FuzzStrategy>(['random', 'pct']), 'random')
+    .option('--depth <d>', 'PCT bug depth d (d-1 priority change points)', intArg(1, 16), 2)
+    .option('--seed <n>', 'master seed: run i uses seed+i', seedArg, 1)
+    .option('--cpus <n>', 'number of CPUs (1-8; default: the scenario\'s)', intArg(1, 8))
+    .option('--bug <name>', `plant a bug: ${bugNames().join(', ')}`, choiceArg(bugNames()))
+    .option('--max-cycles <n>', 'cycle limit per run', intArg(1, Number.MAX_SAFE_INTEGER))
+    .option('--check-determinism', 'run every seed twice and compare trace hashes')
+    .option('--each', 'print a replay token for every failure, not just the first')
+    .option('--stop', 'stop at the first failure')
+    .option('--token-file <file>', 'where to write the first failure\'s token', '.rugo/last-failure.token')
+    .option('--json', 'end with one JSON summary line')
+    .option('--no-progress', 'no progress bar')
+    .action(
+      (
+        name: string,
+        o: { runs: number; strategy: FuzzStrategy; depth: number; seed: number; cpus?: number; bug?: string; maxCycles?: number; checkDeterminism?: boolean; each?: boolean; stop?: boolean; tokenFile: string; json?: boolean; progress: boolean },
+      ) => {
+        const sc = resolveScenario(name);
+        const extra = o.bug ? [`bug=${o.bug}`] : [];
+        const cpus = o.cpus ?? sc.machine.cpus;
+        process.stdout.write(`rugo fuzz ${sc.name} seed=${o.seed} cpus=${cpus} options=[${[...sc.kernel.options, ...extra].join(' ')}] runs=${o.runs} strategy=${o.strategy}${o.strategy === 'pct' ? ` depth=${o.depth}` : ''}\n`);
+        const bar = o.progress && process.stderr.isTTY ? new cliProgress.SingleBar({ format: 'fuzz [{bar}] {value}/{total} runs | {failures} failures | {rate} runs/s', stream: process.stderr }, cliProgress.Presets.shades_classic) : null;
+        bar?.start(o.runs, 0, { failures: 0, rate: '0' });
+        let failures = 0;
+        const t0 = performance.now();
+        const printed: FuzzFailure[] = [];
+        const s = fuzz(sc, {
+          runs: o.runs,
+          strategy: o.strategy,
+          depth: o.depth,
+          seed: o.seed,
+          cpus,
+          extraOptions: extra,
+          maxCycles: o.maxCycles,
+          checkDeterminism: o.checkDeterminism,
+          stopOnFailure: o.stop,
+          onRun: (i, _r, f) => {
+            if (f !== null) {
+              failures++;
+              if (printed.length === 0 || o.each) {
+                printed.push(f);
+                bar?.stop();
+                process.stdout.write(`FAILURE run ${f.run} seed ${f.seed}: ${f.kind} (${f.reasons[0] ?? ''})\n  replay: npx rugo replay ${f.token}\n`);
+                if (bar) bar.start(o.runs, i + 1, { failures, rate: '...' });
+              }
+            }
+            bar?.update(i + 1, { failures, rate: ((i + 1) / ((performance.now() - t0) / 1000)).toFixed(0) });
+          },
+        });
+        bar?.stop();
+        if (s.firstFailure) {
+          mkdirSync(dirname(o.tokenFile), { recursive: true });
+          writeFileSync(o.tokenFile, s.firstFailure.token + '\n');
+        }
+        const kinds = Object.entries(s.byKind)
+          .map(([k, n]) => `${k}=${n}`)
+          .join(' ');
+        if (!o.json) {
+          process.stdout.write(
+            [
+              '--- fuzz summary ---',
+              `runs:        ${s.runs}`,
+              `failures:    ${s.failures}${kinds ? ` (${kinds})` : ''}`,
+              `runs/s:      ${s.runsPerSec.toFixed(1)}`,
+              `wall time:   ${(s.wallMs / 1000).toFixed(2)} s`,
+              s.strategy === 'pct' ? `pct steps k: ${s.pctSteps}` : '',
+              s.firstFailure ? `first failure: run ${s.firstFailure.run} (${s.firstFailure.kind}); token written to ${o.tokenFile}` : 'no failure found',
+            ]
+              .filter((l) => l !== '')
+              .join('\n') + '\n',
+          );
+        } else {
+          process.stdout.write(
+            JSON.stringify({
+              scenario: s.scenario,
+              strategy: s.strategy,
+              depth: s.depth,
+              seed: s.seed,
+              cpus: s.cpus,
+              options: s.options,
+              runs: s.runs,
+              failures: s.failures,
+              byKind: s.byKind,
+              runsPerSec: s.runsPerSec,
+              wallMs: s.wallMs,
+              firstFailure: s.firstFailure ? { run: s.firstFailure.run, seed: s.firstFailure.seed, token: s.firstFailure.token, verdict: s.firstFailure.verdict, kind: s.firstFailure.kind, reasons: s.firstFailure.reasons } : null,
+            }) + '\n',
+          );
+        }
+        process.exitCode = s.failures > 0 ? 1 : 0;
+      },
+    );
+}

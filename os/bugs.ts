@@ -24,7 +24,7 @@ export const BUGS: readonly PlantedBug[] = [
   {
     name: 'lost-wakeup',
     where: 'os/sync/mutex.ts mutexLock',
-    description: 'check-then-sleep: the locker drops the mutex spinlock before going to sleep, so an unlock in between wakes nobody',
+    description: 'check-then-sleep: a contended locker queues itself and drops the mutex spinlock before sleeping, so a handoff in between is a lost wakeup',
     scenario: 'mutex-handoff',
     cpus: 2,
   },

@@ -82,32 +82,32 @@ export function* lockStress(k: Kernel): Code<void> {
  * waiter. Planted bug lost-wakeup (in mutex.ts) makes a locker sleep forever.
  */
 export function* mutexHandoff(k: Kernel): Code<void> {
-  const threads = intOption(k.opts, 'threads', 3, 1, 64);
+  const threads = intOption(k.opts, 'threads', 2, 1, 64);
   const iters = intOption(k.opts, 'iters', 20, 1, 1_000_000);
   const work = intOption(k.opts, 'work', 3000, 0, 100_000_000);
   const m: Mutex = yield* newMutex(k, 'm');
   let inside: Thread | null = null;
   let count = 0;
-  const body = () =>
+  const body = (id: number) =>
     function* (kk: Kernel, t: Thread): Code<void> {
       for (let i = 0; i < iters; i++) {
         yield* mutexLock(kk, m);
         if (inside !== null) yield* kassert('mutual-exclusion', `${t.name} entered while ${inside.name} is inside`);
         inside = t;
-        yield compute(work);
-        yield* yieldCpu(kk);
+        yield compute(work + ((id * 7919 + i * 104729) % work));
+        if (i % 2 === 0) yield* yieldCpu(kk);
         count++;
         inside = null;
         yield* mutexUnlock(kk, m);
         kk.progress++;
-        yield compute(work);
+        yield compute(work + ((id * 104729 + i * 7919) % (2 * work)));
       }
     };
   const ts: Thread[] = [];
-  for (let i = 0; i < threads; i++) ts.push(yield* spawn(k, `locker${i}`, body()));
+  for (let i = 0; i < threads; i++) ts.push(yield* spawn(k, `locker${i}`, body(i)));
   for (const t of ts) yield* join(k, t);
   if (count !== threads * iters) yield* kassert('mutual-exclusion', `count ${count}, expected ${threads * iters}`);
-  yield* kprint(k, `MUTEX: handoff ok ${count} handoffs=${m.handoffs}\n`);
+  yield* kprint(k, `MUTEX: handoff ok ${count} handoffs=${m.handoffs} contended=${m.contended}\n`);
 }
 
 export const KTESTS: Record<string, (k: Kernel) => Code<void>> = {

@@ -2,9 +2,10 @@
 // ownership to the longest waiter, so no thread can barge ahead of one that
 // waits (no starvation). Guarded by its own spinlock `lk` (owner, waiters).
 //
-// Planted bug `lost-wakeup` (off unless bug=lost-wakeup): lock() decides to
-// sleep after dropping lk (check-then-sleep outside the lock), so an unlock
-// that runs in that window wakes nobody and the locker sleeps forever.
+// Planted bug `lost-wakeup` (off unless bug=lost-wakeup): a contended lock()
+// queues itself, drops lk and only then sleeps, without re-checking (check
+// then sleep outside the lock): an unlock that hands it the mutex in that
+// window wakes a thread that is not asleep yet, and it then sleeps forever.
 import type { Code } from '../../sim/ops.ts';
 import type { Kernel, Thread } from '../kstate.ts';
 import { acquire, mythread, newSpinlock, release, type Spinlock } from './spinlock.ts';
@@ -34,29 +35,24 @@ export function* mutexLock(k: Kernel, m: Mutex): Code<void> {
     const p = k.lockdep.addEdge((h as Mutex).name, m.name);
     if (p !== null) yield* kassert(p.name, p.detail);
   }
-  if (k.bug === 'lost-wakeup') {
-    for (;;) {
-      yield* acquire(k, m.lk);
-      if (m.owner === null) {
-        m.owner = t;
-        yield* release(k, m.lk);
-        break;
-      }
-      m.contended++;
+  yield* acquire(k, m.lk);
+  if (m.owner === null) m.owner = t;
+  else {
+    m.contended++;
+    m.waiters.push(t);
+    if (k.bug === 'lost-wakeup') {
+      // BUG: drops lk, then sleeps without re-checking: an unlock that hands
+      // the mutex to t in between finds t still running, its wakeup is lost,
+      // and t sleeps forever while owning the mutex.
       yield* release(k, m.lk);
-      // BUG: the owner may unlock right here; its wakeup finds no sleeper.
-      yield* sleep(k, m, null);
-    }
-  } else {
-    yield* acquire(k, m.lk);
-    if (m.owner === null) m.owner = t;
-    else {
-      m.contended++;
-      m.waiters.push(t);
+      do yield* sleep(k, t, null);
+      while (m.owner !== t);
+      yield* acquire(k, m.lk);
+    } else {
       while (m.owner !== t) yield* sleep(k, t, m.lk);
     }
-    yield* release(k, m.lk);
   }
+  yield* release(k, m.lk);
   t.heldMutexes.push(m);
 }
 
@@ -66,12 +62,6 @@ export function* mutexUnlock(k: Kernel, m: Mutex): Code<void> {
   if (m.owner !== t) yield* kassert('release-non-owner', `mutex ${m.name} unlocked by ${t.name}, owner ${m.owner?.name ?? 'none'}`);
   const i = t.heldMutexes.lastIndexOf(m);
   if (i >= 0) t.heldMutexes.splice(i, 1);
-  if (k.bug === 'lost-wakeup') {
-    m.owner = null;
-    yield* release(k, m.lk);
-    yield* wakeup(k, m);
-    return;
-  }
   const next = m.waiters.shift() ?? null;
   m.owner = next;
   if (next !== null) {

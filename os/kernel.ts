@@ -19,6 +19,8 @@ import { PerCpu, Thread } from './kstate.ts';
 import { intOption } from './options.ts';
 import { LockDep } from './sync/lockdep.ts';
 import { newSpinlock } from './sync/spinlock.ts';
+import { newMutex } from './sync/mutex.ts';
+import { allocWord } from './mm/kheap.ts';
 import { RoundRobin } from './sched/rr.ts';
 import { Stride } from './sched/stride.ts';
 import type { SchedPolicy } from './sched/policy.ts';
@@ -95,6 +97,11 @@ function* initScheduler(k: Kernel): Code<void> {
   k.schedLock = yield* newSpinlock(k, 'sched');
   k.consoleLock = yield* newSpinlock(k, 'console');
   k.pmmLock = yield* newSpinlock(k, 'pmm');
+  k.procLock = yield* newSpinlock(k, 'proc');
+  k.ipcLock = yield* newSpinlock(k, 'ipc');
+  k.tlbMutex = yield* newMutex(k, 'tlb');
+  k.tlbAcks = yield* allocWord(k);
+  k.endpoints = new Array(16).fill(null);
   k.cpus[0].online = true;
 }
 

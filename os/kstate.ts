@@ -46,6 +46,12 @@ export class Thread {
   readonly idle: boolean;
   /** The process this thread belongs to (null for kernel threads). */
   proc: unknown = null;
+  /** Set when its process is killed: the thread exits at its next kernel boundary. */
+  killed = false;
+  /** A user-memory copy is in progress: a kernel #PF is fixed up to EFAULT instead of panicking. */
+  uaccess = false;
+  /** User stack page of a user thread (0 for kernel threads). */
+  userStackPage = 0;
 
   constructor(
     readonly tid: number,
@@ -69,6 +75,8 @@ export class PerCpu {
   online = false;
   /** Timer interrupts taken on this CPU. */
   timerTicks = 0;
+  /** Page-table root this CPU has loaded (0 = unknown). */
+  cr3 = 0;
 
   constructor(
     readonly index: number,
@@ -124,6 +132,25 @@ export class Kernel {
   calibrating = false;
   /** Application processors that reached the kernel. */
   apsOnline = 0;
+  /** Processes (guarded by procLock). */
+  procs: import('./proc/process.ts').Process[] = [];
+  nextPid = 1;
+  procLock!: Spinlock;
+  ipcLock!: Spinlock;
+  /** IPC endpoints by id (guarded by ipcLock). */
+  endpoints: (import('./ipc/endpoint.ts').Endpoint | null)[] = [];
+  /** Service registry (guarded by ipcLock). */
+  services: import('./ipc/registry.ts').Service[] = [];
+  nextShmId = 1;
+  /** TLB shootdown: serializing mutex, published address, acknowledgement word. */
+  tlbMutex?: import('./sync/mutex.ts').Mutex;
+  tlbVa = 0;
+  tlbAcks = 0;
+  tlbShootdowns = 0;
+  /** Syscalls taken, by number. */
+  readonly syscallCounts: Record<number, number> = {};
+  /** Block syscall implementation, installed by the block driver (null: no device, ENODEV). */
+  blkSyscall: ((k: Kernel, t: Thread, num: number, a: number, b: number, c: number) => import('../sim/ops.ts').Code<number>) | null = null;
   /** Handlers for device interrupt vectors registered by drivers. */
   readonly irqHandlers = new Map<number, (k: Kernel, tf: import('../sim/x86/cpu.ts').TrapFrame) => import('../sim/ops.ts').Code<void>>();
 

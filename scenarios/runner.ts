@@ -5,6 +5,11 @@ import { Machine, DEFAULT_MACHINE, type RunResult, type StopReason } from '../si
 import { RandomSource, ReplaySource, NominalSource, type Decision, type DecisionSource } from '../sim/decisions.ts';
 import { ChromeTraceWriter, type TraceSink } from '../sim/chrome-trace.ts';
 import { createKernel, KERNEL_ENTRY } from '../os/kernel.ts';
+import { IMAGES } from '../os/user/programs.ts';
+import type { BootModule } from '../sim/x86/boot.ts';
+
+/** Every user program as a boot module /user/<name> (images are stateless, so shared by all machines). */
+const USER_MODULES: BootModule[] = Object.entries(IMAGES).map(([name, image]) => ({ path: `/user/${name}`, cmdline: '', image }));
 import { checkMarkers, type MarkerCheck, type Scenario } from './scenario.ts';
 
 export type Strategy = 'random' | 'nominal' | 'replay';
@@ -74,6 +79,7 @@ export function buildMachine(sc: Scenario, opts: RunOptions = {}): Machine {
     kernel: image,
     entrySymbol: KERNEL_ENTRY,
     cmdline: cmdlineFor(sc, opts.extraOptions),
+    modules: USER_MODULES,
     decisions: source,
   });
 }

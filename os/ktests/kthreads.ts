@@ -10,6 +10,7 @@ import { acquire, newSpinlock, release } from '../sync/spinlock.ts';
 import { newMutex, mutexLock, mutexUnlock, type Mutex } from '../sync/mutex.ts';
 import { allocWord } from '../mm/kheap.ts';
 import { kassert } from '../kassert.ts';
+import { createProcess, waitChild, type Process } from '../proc/process.ts';
 
 /** timer-ticks: wait for `ticks` timer ticks (the tick handler prints TICK: every 100). */
 export function* ticksTest(k: Kernel): Code<void> {
@@ -110,7 +111,18 @@ export function* mutexHandoff(k: Kernel): Code<void> {
   yield* kprint(k, `MUTEX: handoff ok ${count} handoffs=${m.handoffs} contended=${m.contended}\n`);
 }
 
+/** user: runs the ring-3 program prog=<name> (boot module /user/<name>) as the first process and waits for it. */
+export function* userProgram(k: Kernel): Code<void> {
+  const prog = k.opts.values.get('prog') ?? '';
+  const arg = intOption(k.opts, 'arg', 0, 0, 0xffffffff);
+  const p: Process | number = yield* createProcess(k, prog, null, arg);
+  if (typeof p === 'number') return yield* kassert('sched-invariant', `cannot start program '${prog}': error ${p}`);
+  const code: number = yield* waitChild(k, null, p.pid);
+  yield* kprint(k, `PROC: ${prog} pid ${p.pid} exited with ${code}\n`);
+}
+
 export const KTESTS: Record<string, (k: Kernel) => Code<void>> = {
+  user: userProgram,
   ticks: ticksTest,
   'two-threads': twoThreads,
   'lock-stress': lockStress,

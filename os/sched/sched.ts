@@ -6,7 +6,7 @@
 // and the policy's queue. It is held across the context switch (xv6): the
 // thread that switches away acquires it, the thread that resumes releases it.
 // A thread calls switchAway with exactly schedLock held and interrupts off.
-import { cli, compute, hlt, rdtsc, sti, switchTo, type Code } from '../../sim/ops.ts';
+import { cli, compute, hlt, rdtsc, sti, switchTo, writeCr, type Code } from '../../sim/ops.ts';
 import { Stack } from '../../sim/x86/cpu.ts';
 import { Thread, type Kernel, type PerCpu } from '../kstate.ts';
 import { acquire, mycpu, release } from '../sync/spinlock.ts';
@@ -25,13 +25,14 @@ export function chanName(chan: unknown): string {
 }
 
 /** Creates a runnable kernel thread running `body`; it exits when `body` returns. */
-export function* spawn(k: Kernel, name: string, body: (k: Kernel, t: Thread) => Code<void>, prio = 1): Code<Thread> {
+export function* spawn(k: Kernel, name: string, body: (k: Kernel, t: Thread) => Code<void>, prio = 1, init?: (t: Thread) => void): Code<Thread> {
   const tid = k.nextTid++;
   let self: Thread | null = null;
   const stack = new Stack(tid, name, threadStart(k, () => self!, body));
   const t = new Thread(tid, name, stack);
   self = t;
   t.prio = prio;
+  init?.(t);
   yield compute(200); // thread and stack set-up
   yield* acquire(k, k.schedLock);
   k.threads.push(t);
@@ -72,6 +73,12 @@ export function* switchAway(k: Kernel, c: PerCpu): Code<void> {
     return;
   }
   const intena = c.intena;
+  // Address space: a user thread runs on its process's page tables, a kernel thread on the kernel's.
+  const cr3 = (next.proc as { pml4: number } | null)?.pml4 ?? k.kernelPml4;
+  if (c.cr3 !== cr3) {
+    yield writeCr(3, cr3);
+    c.cr3 = cr3;
+  }
   const now: number = yield rdtsc();
   prev.cpuCycles += now - prev.switchedInAt;
   next.state = 'running';

@@ -12,7 +12,14 @@ import { uartWrite } from '../drivers/uart.ts';
 import { haltOk, panic } from '../panic.ts';
 import { hex } from '../lib/mem.ts';
 import { mycpu } from '../sync/spinlock.ts';
-import { lapicEoi, lapicTimerCurrent, VEC_RESCHED, VEC_SPURIOUS, VEC_TIMER } from '../arch/lapic.ts';
+import { lapicEoi, lapicTimerCurrent, VEC_RESCHED, VEC_SPURIOUS, VEC_TIMER, VEC_TLB } from '../arch/lapic.ts';
+import { SYSCALL_VECTOR } from './idt.ts';
+import { syscall } from '../syscall/syscall.ts';
+import { exitUserThread, userFault } from '../proc/process.ts';
+import { FAULTED } from '../proc/uaccess.ts';
+import { tlbIpi } from '../proc/tlb.ts';
+import { mythread } from '../sync/spinlock.ts';
+import type { Thread } from '../kstate.ts';
 import { IRQ_BASE, ioapicRoute } from '../arch/ioapic.ts';
 import { timerTick } from '../sched/sched.ts';
 import { kprint } from '../console.ts';
@@ -27,7 +34,27 @@ export function* trap(k: Kernel, tf: TrapFrame): Code<void> {
     if (t) t.irqDepth++;
     yield* interrupt(k, tf);
     if (t) t.irqDepth--;
+    // Returning to user mode: a killed thread exits here instead.
+    if (tf.cpl === 3 && t !== undefined && t.killed) yield* exitUserThread(k, t, -1);
     return;
+  }
+  if (v === SYSCALL_VECTOR && tf.kind === TrapKind.Software) {
+    yield* syscall(k, tf);
+    return;
+  }
+  if (tf.cpl === 3 && v < 32) {
+    // A user fault kills only that process.
+    const t: Thread = yield* mythread(k);
+    const cr2: number = v === 14 ? yield readCr(2) : 0;
+    yield* userFault(k, t, `${VECTOR_NAMES[v] ?? `vector ${v}`}${v === 14 ? ` addr=${hex(cr2)}` : ''} err=${hex(tf.errorCode)}`);
+  }
+  if (v === 14 && tf.cpl === 0 && k.cpus.length > 0) {
+    const t: Thread = yield* mythread(k);
+    if (t.uaccess) {
+      // A user-memory copy faulted: abandon the copy op; it returns FAULTED (the caller's EFAULT).
+      tf.fixup = FAULTED;
+      return;
+    }
   }
   if (v === 3) {
     yield* uartWrite('TRAP: ok\n');
@@ -59,6 +86,9 @@ function* interrupt(k: Kernel, tf: TrapFrame): Code<void> {
       return; // the idle loop (or the return path) finds the new work
     case VEC_SPURIOUS:
       return; // no EOI for the spurious vector
+    case VEC_TLB:
+      yield* tlbIpi(k);
+      return;
     case IRQ_BASE: {
       // PIT IRQ 0: end of the LAPIC timer calibration window.
       if (k.calibrating) {

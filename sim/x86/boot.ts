@@ -154,6 +154,8 @@ export function limineHandoff(opts: {
     if (m.image) {
       code.load(m.image, next);
       mem.write32(next, IMAGE_MAGIC);
+      // Header word 1: offset of the entry point (the image's first symbol), like ELF's e_entry.
+      mem.write32(next + 4, m.image.symbols[0]?.offset ?? 0);
     }
     if (m.bytes) mem.set(m.bytes, next);
     modules.push({ path: m.path, base: next, size, cmdline: m.cmdline });

@@ -95,6 +95,13 @@ export interface TrapFrame {
   readonly from: string;
   /** The interrupted user frame's entry address, when cpl = 3. */
   readonly userEntry: number;
+  /**
+   * Exception-table fixup: a handler of a fault taken at CPL 0 may set this
+   * (to any value but undefined) to abandon the faulting op; on iret the
+   * interrupted code resumes as if the op returned this value (Linux's
+   * extable: jump to the fixup, rax = -EFAULT).
+   */
+  fixup?: unknown;
 }
 
 /** An op that raises #UD (UD2): what a frame runs after returning to nowhere. */
@@ -765,6 +772,12 @@ export class Cpu {
     const tf = f.trap!;
     this.IF = tf.savedIF;
     if (tf.regs !== null && tf.kind === TrapKind.Software) st.top.resume = tf.regs.rax;
+    else if (tf.fixup !== undefined) {
+      const below = st.top;
+      below.retry = null;
+      below.computeLeft = 0;
+      below.resume = tf.fixup;
+    }
     this.time += this.host.costs.iret;
     this.host.onIret(this, tf);
   }

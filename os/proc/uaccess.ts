@@ -1,0 +1,66 @@
+// Copying to and from user memory. A user pointer is checked against the
+// user half of the address space, then the copy runs as one string op with
+// an exception-table fixup armed: if any page is missing or not writable
+// (or another thread unmaps it meanwhile), the #PF handler abandons the op
+// and the copy returns EFAULT. A bad pointer never reaches kernel memory or
+// another process's memory, and never panics the kernel.
+import { load8, repMovs, type Code } from '../../sim/ops.ts';
+import type { Kernel, Thread } from '../kstate.ts';
+import { ERR, USER } from '../syscall/abi.ts';
+import { mythread } from '../sync/spinlock.ts';
+
+/** Value a fixed-up op resumes with. */
+export const FAULTED = { faulted: true };
+
+/** Whether [va, va+len) lies entirely in the user half (and len is sane). */
+export function userRange(va: number, len: number): boolean {
+  return Number.isSafeInteger(va) && Number.isSafeInteger(len) && len >= 0 && va >= 0x1000 && va + len <= USER.top;
+}
+
+/** Runs `op`-yielding code with the fault fixup armed for thread `t`. */
+function* guarded(t: Thread, body: () => Code<unknown>): Code<boolean> {
+  t.uaccess = true;
+  const r: unknown = yield* body();
+  t.uaccess = false;
+  return r !== FAULTED;
+}
+
+/** Copies `len` bytes from user `src` to kernel virtual `dst`; 0 or EFAULT. */
+export function* copyIn(k: Kernel, dst: number, src: number, len: number): Code<number> {
+  if (!userRange(src, len)) return ERR.EFAULT;
+  if (len === 0) return 0;
+  const t: Thread = yield* mythread(k);
+  const ok: boolean = yield* guarded(t, function* () {
+    return yield repMovs(dst, src, len);
+  });
+  return ok ? 0 : ERR.EFAULT;
+}
+
+/** Copies `len` bytes from kernel `src` to user `dst`; 0 or EFAULT. */
+export function* copyOut(k: Kernel, dst: number, src: number, len: number): Code<number> {
+  if (!userRange(dst, len)) return ERR.EFAULT;
+  if (len === 0) return 0;
+  const t: Thread = yield* mythread(k);
+  const ok: boolean = yield* guarded(t, function* () {
+    return yield repMovs(dst, src, len);
+  });
+  return ok ? 0 : ERR.EFAULT;
+}
+
+/** Reads a user string of `len` bytes (Latin-1); a number (EFAULT) on a bad pointer. */
+export function* readUserString(k: Kernel, va: number, len: number): Code<string | number> {
+  if (!userRange(va, len)) return ERR.EFAULT;
+  const t: Thread = yield* mythread(k);
+  let s = '';
+  t.uaccess = true;
+  for (let i = 0; i < len; i++) {
+    const b: unknown = yield load8(va + i);
+    if (b === FAULTED) {
+      t.uaccess = false;
+      return ERR.EFAULT;
+    }
+    s += String.fromCharCode(b as number);
+  }
+  t.uaccess = false;
+  return s;
+}

@@ -4,6 +4,7 @@
 // syscalls and their own memory (the stack page at 0x7FF000 is scratch;
 // programs have no data segment).
 import { load32, store32, type Code } from '../../sim/ops.ts';
+import * as ops from '../../sim/ops.ts';
 import { CodeImage, type EntryFn } from '../../sim/code.ts';
 import { ERR, IPC_SEND_BLOCK, LIMITS, SYS, USER } from '../syscall/abi.ts';
 import { SCRATCH, exit, print, putStr, spawn, sys, wait } from './lib.ts';
@@ -342,37 +343,198 @@ function* stressSyscall(): Code<void> {
   yield* exit(0);
 }
 
-/** stress-ipc: `senders` children each send `msgs` tagged messages to endpoint 1; the parent checks exactly-once, per-sender order. */
-function* stressIpc(): Code<void> {
-  const senders = 3;
-  const msgs = 40;
-  const ep = yield* sys(SYS.ipc_endpoint_create);
+/**
+ * stress-ipc: `senders` child processes each send `msgs` tagged messages
+ * (blocking sends); message i of a sender goes to endpoint 1 + (i mod
+ * `receivers`), and one receiver thread per endpoint checks that every
+ * message arrives exactly once and in order per sender. arg = senders |
+ * msgs << 8 | receivers << 20 (0 = defaults 3, 40, 1).
+ */
+function* stressIpc(arg: number): Code<void> {
+  const senders = arg % 256 || 3;
+  const msgs = Math.floor(arg / 256) % 4096 || 40;
+  const receivers = Math.floor(arg / (1 << 20)) % 16 || 1;
+  const page = 0x2000000; // results: word j*64+s = next expected seq of sender s at receiver j; word 4000+j = done flag
+  yield* sys(SYS.vm_map, page, 4096);
+  for (let j = 0; j < receivers; j++) if ((yield* sys(SYS.ipc_endpoint_create)) !== j + 1) yield* exit(2);
+  for (let j = 1; j < receivers; j++) yield* sys(SYS.thread_spawn, USER.codeBase + IMAGES['stress-ipc'].offsetOf('receiver'), j * 65536 + senders * 256 + receivers + msgs * (1 << 24));
   const pids: number[] = [];
-  for (let s = 0; s < senders; s++) pids.push(yield* spawn('ipc-sender', s * 65536 + msgs));
-  const next = new Array(senders).fill(0);
-  let good = ep === 1 && pids.every((p) => p > 0);
-  for (let i = 0; i < senders * msgs && good; i++) {
-    const len = yield* sys(SYS.ipc_recv, ep, BUF, 64);
-    const from = yield load32(BUF);
-    const seq = yield load32(BUF + 4);
-    good = len === 8 && from < senders && seq === next[from];
-    next[from]++;
+  for (let s = 0; s < senders; s++) pids.push(yield* spawn('ipc-sender', s + (msgs << 8) + (receivers << 20)));
+  const good: boolean = yield* receiveAll(0, senders, receivers, msgs);
+  let done = 0;
+  for (let i = 0; i < 100_000 && done < receivers - 1; i++) {
+    done = 0;
+    for (let j = 1; j < receivers; j++) if ((yield load32(page + 4 * (4000 / 4 + j))) !== 0) done++;
+    if (done < receivers - 1) yield* sys(SYS.yield);
   }
-  for (const p of pids) if ((yield* wait(p)) !== 0) good = false;
-  yield* ok(good && next.every((n) => n === msgs), 'STRESS: ipc ok', `STRESS: ipc err ${next.join(',')}`);
+  let all = good;
+  for (let j = 1; j < receivers; j++) if ((yield load32(page + 4 * (4000 / 4 + j))) !== 1) all = false;
+  for (const p of pids) if ((yield* wait(p)) !== 0) all = false;
+  yield* ok(all && pids.every((p) => p > 0), 'STRESS: ipc ok', 'STRESS: ipc err');
   yield* exit(0);
 }
 
+/** Messages of sender s that go to receiver j: those i < msgs with i mod receivers = j. */
+function expectedCount(msgs: number, receivers: number, j: number): number {
+  return Math.floor((msgs - j + receivers - 1) / receivers);
+}
+
+function* receiveAll(j: number, senders: number, receivers: number, msgs: number): Code<boolean> {
+  const buf = 0x2000000 + 2048 + j * 32;
+  const next: number[] = new Array(senders).fill(j);
+  let total = 0;
+  for (let s = 0; s < senders; s++) total += expectedCount(msgs, receivers, j);
+  let good = true;
+  for (let n = 0; n < total && good; n++) {
+    const len = yield* sys(SYS.ipc_recv, j + 1, buf, 16);
+    const from = yield load32(buf);
+    const seq = yield load32(buf + 4);
+    good = len === 8 && from < senders && seq === next[from];
+    if (good) next[from] += receivers;
+  }
+  return good;
+}
+
+function* ipcReceiver(arg: number): Code<void> {
+  const j = Math.floor(arg / 65536) % 256;
+  const senders = Math.floor(arg / 256) % 256;
+  const receivers = arg % 256;
+  const msgs = Math.floor(arg / (1 << 24));
+  const good: boolean = yield* receiveAll(j, senders, receivers, msgs);
+  yield store32(0x2000000 + 4 * (4000 / 4 + j), good ? 1 : 2);
+  yield* sys(SYS.thread_exit);
+}
+
 function* ipcSender(arg: number): Code<void> {
-  const id = Math.floor(arg / 65536);
-  const n = arg % 65536;
+  const id = arg % 256;
+  const n = Math.floor(arg / 256) % 4096;
+  const receivers = Math.floor(arg / (1 << 20)) % 16 || 1;
   for (let i = 0; i < n; i++) {
     yield store32(BUF, id);
     yield store32(BUF + 4, i);
-    const r = yield* sys(SYS.ipc_send, 1, BUF, 8, IPC_SEND_BLOCK);
+    const r = yield* sys(SYS.ipc_send, 1 + (i % receivers), BUF, 8, IPC_SEND_BLOCK);
     if (r !== 0) yield* exit(1);
   }
   yield* exit(0);
+}
+
+// ---- isolation and fault containment (property tests) -----------------------
+
+/** A 32-bit xorshift generator: user programs carry their own PRNG. */
+function xorshift(x: number): number {
+  x ^= x << 13;
+  x ^= x >>> 17;
+  x ^= x << 5;
+  return x >>> 0;
+}
+
+const CANARY_VA = 0x4000000;
+const CANARY = 0xc0ffee00;
+
+/**
+ * syscall-fuzz: `count` syscalls with pseudo-random numbers, pointers
+ * (user, kernel HHDM, kernel image, code, unmapped, huge), lengths and
+ * handles, from seed `arg >> 16` (count = arg & 0xffff, times 4). Exits,
+ * thread spawns and blocking receives on live handles are skipped (they end
+ * or block the fuzzer legitimately). A sibling canary process checks its
+ * memory is untouched. Every result must be >= 0 or a known error.
+ */
+function* syscallFuzz(arg: number): Code<void> {
+  const count = (arg % 65536) * 4 || 2500;
+  let x = (Math.floor(arg / 65536) * 2654435761 + 12345) >>> 0 || 1;
+  const canary = yield* spawn('canary', 0);
+  yield* sys(SYS.vm_map, CANARY_VA, 4096); // same VA as the canary's page, another address space
+  yield store32(CANARY_VA, 0x11111111);
+  const ptrs = [0, 0x10, USER.codeBase, USER.stackPage, CANARY_VA, 0x5000000, -0x800000000000, -0x80000000, -0x800000000000 + 0x100000, 0x7ffffffff000, 0x800000000000 - 8, 2 ** 52, -1, 0x3000000];
+  const lens = [0, 1, 8, 16, 255, 256, 257, 4096, 4097, 1 << 30, -1, 2 ** 53];
+  let unknown = 0;
+  for (let i = 0; i < count; i++) {
+    x = xorshift(x);
+    const num = x % 24;
+    if (num === SYS.exit || num === SYS.thread_exit || num === SYS.thread_spawn || num === SYS.wait) continue;
+    x = xorshift(x);
+    const p1 = ptrs[x % ptrs.length];
+    x = xorshift(x);
+    const p2 = ptrs[x % ptrs.length];
+    x = xorshift(x);
+    const len = lens[x % lens.length];
+    x = xorshift(x);
+    const h = x % 40;
+    let r: number;
+    switch (num) {
+      case SYS.ipc_recv:
+        r = yield* sys(num, h + 33, p1, len); // only handles that cannot be live: a live one may block forever
+        break;
+      case SYS.ipc_send:
+        r = yield* sys(num, h, p1, len, x & 1 ? IPC_SEND_BLOCK : 0);
+        if (r === ERR.EFULL || r === 0) break;
+        break;
+      case SYS.yield:
+        r = yield* sys(num);
+        break;
+      case SYS.spawn:
+        r = yield* sys(num, p1, len, 0);
+        break;
+      case SYS.debug_write:
+        r = yield* sys(num, ptrs[6 + (x % 3)], len); // kernel addresses only: the console stays readable
+        break;
+      default:
+        r = yield* sys(num, x & 1 ? p1 : h, x & 2 ? len : p2, x & 4 ? h : len, 0);
+    }
+    if (r < 0 && ERR_VALUES.indexOf(r) < 0) unknown++;
+    if (num === SYS.ipc_send && (x & 1) !== 0 && r === 0) {
+      // a blocking send may fill the queue; drain it so later blocking sends cannot hang
+      yield* sys(SYS.ipc_recv, h, BUF, 256);
+    }
+  }
+  const code = yield* wait(canary);
+  yield* ok(unknown === 0 && code === 0, `FUZZ: syscalls ok ${count}`, `FUZZ: syscalls err unknown=${unknown} canary=${code}`);
+  yield* exit(0);
+}
+const ERR_VALUES: number[] = Object.values(ERR);
+
+/** canary: fills a page with a pattern, yields a while, and checks nobody changed it. */
+function* canary(): Code<void> {
+  yield* sys(SYS.vm_map, CANARY_VA, 4096);
+  for (let i = 0; i < 1024; i += 64) yield store32(CANARY_VA + i * 4, CANARY + i);
+  for (let r = 0; r < 200; r++) yield* sys(SYS.yield);
+  let good = true;
+  for (let i = 0; i < 1024; i += 64) if ((yield load32(CANARY_VA + i * 4)) !== CANARY + i) good = false;
+  for (let i = 0; i < 1024; i++) if (i % 64 !== 0 && (yield load32(CANARY_VA + i * 4)) !== 0) good = false;
+  yield* print(good ? 'CANARY: ok\n' : 'CANARY: corrupted\n');
+  yield* exit(good ? 0 : 1);
+}
+
+/** fault-random: a bystander process keeps working while this one faults at a random point in a random way (arg = seed). */
+function* faultRandom(arg: number): Code<void> {
+  let x = (arg * 2654435761 + 7) >>> 0 || 1;
+  const bystander = yield* spawn('bystander', 0);
+  x = xorshift(x);
+  const steps = x % 50;
+  for (let i = 0; i < steps; i++) {
+    x = xorshift(x);
+    if (x % 3 === 0) yield* sys(SYS.yield);
+    else yield* sys(SYS.time_now);
+  }
+  x = xorshift(x);
+  const how = x % 6;
+  const code = yield* wait(bystander);
+  yield* print(`FAULT: bystander ${code === 0 ? 'ok' : 'err'} way=${how}\n`);
+  const { cli, ud2, hlt, outb, store8 } = ops;
+  if (how === 0) yield store32(0, 1); // #PF: null
+  else if (how === 1) yield store8(USER.codeBase, 1); // #PF: write to read-only code
+  else if (how === 2) yield cli(); // #GP: privileged
+  else if (how === 3) yield ud2(); // #UD
+  else if (how === 4) yield outb(0xf4, 0); // #GP: port I/O (must not stop the machine)
+  else yield hlt(); // #GP
+  yield* print('FAULT: not killed (wrong)\n');
+  yield* exit(1);
+}
+
+function* bystander(): Code<void> {
+  let t = 0;
+  for (let i = 0; i < 30; i++) t += (yield* sys(SYS.yield)) === 0 ? 1 : 0;
+  yield* exit(t === 30 ? 0 : 1);
 }
 
 function image(name: string, entries: [string, EntryFn][]): CodeImage {
@@ -415,6 +577,13 @@ export const IMAGES: Record<string, CodeImage> = {
   ]),
   'pressure-shm': image('pressure-shm', [['main', pressureShm]]),
   'stress-syscall': image('stress-syscall', [['main', stressSyscall]]),
-  'stress-ipc': image('stress-ipc', [['main', stressIpc]]),
+  'stress-ipc': image('stress-ipc', [
+    ['main', stressIpc],
+    ['receiver', ipcReceiver],
+  ]),
   'ipc-sender': image('ipc-sender', [['main', ipcSender]]),
+  'syscall-fuzz': image('syscall-fuzz', [['main', syscallFuzz]]),
+  canary: image('canary', [['main', canary]]),
+  'fault-random': image('fault-random', [['main', faultRandom]]),
+  bystander: image('bystander', [['main', bystander]]),
 };

@@ -16,7 +16,7 @@ import { haltOk, panic } from './panic.ts';
 import { cli, hlt, sti, switchTo, wrmsr, Msr } from '../sim/ops.ts';
 import { Stack } from '../sim/x86/cpu.ts';
 import { PerCpu, Thread } from './kstate.ts';
-import { intOption } from './options.ts';
+import { intOption, validateInts } from './options.ts';
 import { LockDep } from './sync/lockdep.ts';
 import { newSpinlock } from './sync/spinlock.ts';
 import { newMutex } from './sync/mutex.ts';
@@ -46,6 +46,7 @@ function* kmain(k: Kernel, handoffVa: number): Code<void> {
   k.boot = boot;
   k.hhdm = boot.hhdmOffset;
   k.opts = parseCmdline(boot.cmdline);
+  validateInts(k.opts);
   if (k.opts.unknown.length > 0) yield* uartWrite(`RUGO: unknown options ignored: ${k.opts.unknown.join(' ')}\n`);
   k.pmm = new FrameAllocator(boot.memmap);
   const on: boolean = yield* initPaging(k);
@@ -89,7 +90,9 @@ function* initScheduler(k: Kernel): Code<void> {
   if (make === undefined) yield* panic(0xb4, `unknown sched=${policyName} (known: ${Object.keys(policies).join(', ')})`);
   k.policy = make();
   for (const info of k.boot.cpus) {
-    const idle = new Thread(info.processorId, `idle${info.processorId}`, new Stack(info.processorId, `idle${info.processorId}`, idleLoop(k)), true);
+    // Idle thread ids 8..15 (boot stacks use 0..7, other threads start at 16).
+    const tid = 8 + info.processorId;
+    const idle = new Thread(tid, `idle${info.processorId}`, new Stack(tid, `idle${info.processorId}`, idleLoop(k)), true);
     k.cpus.push(new PerCpu(info.processorId, info.lapicId, idle));
   }
   k.nextTid = Math.max(16, k.cpus.length);

@@ -44,6 +44,20 @@ export function parseCmdline(cmdline: string): KernelOptions {
   return o;
 }
 
+/** Keys whose values must be integers (checked at boot so a typo is reported before anything runs). */
+export const INT_KEYS = ['hz', 'watchdog', 'quantum', 'ticks', 'lines', 'work', 'threads', 'iters', 'arg', 'ipcq', 'prio', 'msgs', 'procs'];
+
+/** Moves malformed integer values to `unknown` (they then take their defaults). */
+export function validateInts(o: KernelOptions): void {
+  for (const key of INT_KEYS) {
+    const v = o.values.get(key);
+    if (v !== undefined && !/^(0x[0-9a-fA-F]+|[0-9]+)$/.test(v)) {
+      o.values.delete(key);
+      o.unknown.push(`${key}=${v}`);
+    }
+  }
+}
+
 /** Integer option with a default and bounds; out-of-range or malformed values give the default and are reported. */
 export function intOption(o: KernelOptions, key: string, dflt: number, lo: number, hi: number): number {
   const s = o.values.get(key);

@@ -4,7 +4,7 @@
 // random-strategy run; the token repeats any run exactly.
 import { RandomSource, Site, type DecisionSource } from '../sim/decisions.ts';
 import { PctSource } from '../sim/pct.ts';
-import type { Scenario } from './scenario.ts';
+import { isBundled, type Scenario } from './scenario.ts';
 import { runScenario, type ScenarioResult } from './runner.ts';
 import { encodeToken } from './token.ts';
 
@@ -111,7 +111,7 @@ export function fuzz(sc: Scenario, o: FuzzOptions): FuzzSummary {
         traceHash: r.traceHash,
         nonZeroDecisions: r.run.decisions.length,
         token: encodeToken({
-          scenario: sc.name,
+          scenario: isBundled(sc) ? sc.name : sc.file,
           cpus,
           options: [...extra],
           seed,

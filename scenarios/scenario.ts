@@ -86,10 +86,13 @@ export function parseScenario(json: unknown, file: string): Scenario {
   if (memoryMiB % 2 !== 0) fail(file, 'machine.memoryMiB', 'must be even (2 MiB pages)');
   const kc = json.kernel === undefined ? {} : json.kernel;
   if (!isObj(kc)) fail(file, 'kernel', 'must be an object');
+  for (const k of Object.keys(kc)) if (k !== 'options') fail(file, `kernel.${k}`, 'is not a kernel field (known: options)');
   const options = kc.options ?? [];
   if (!Array.isArray(options) || !options.every((o) => typeof o === 'string' && /^\S+$/.test(o))) fail(file, 'kernel.options', 'must be an array of option words without spaces');
   const ex = json.expect;
   if (!isObj(ex)) fail(file, 'expect', 'must be an object');
+  const expectKeys = ['markers', 'ordered', 'absent', 'stop', 'counts', 'interleave'];
+  for (const k of Object.keys(ex)) if (!expectKeys.includes(k)) fail(file, `expect.${k}`, `is not an expect field (known: ${expectKeys.join(', ')})`);
   if (!Array.isArray(ex.markers)) fail(file, 'expect.markers', 'must be an array');
   const markers = ex.markers.map((m, i) => checkMarker(file, `expect.markers[${i}]`, m));
   const absentRaw = ex.absent ?? [];
@@ -167,6 +170,11 @@ export function resolveScenario(nameOrPath: string): Scenario {
   const names = scenarioNames();
   if (!names.includes(nameOrPath)) throw new ScenarioError(`unknown scenario '${nameOrPath}'. Valid scenarios: ${names.join(', ')}`);
   return loadScenarioFile(join(SCENARIO_DIR, `${nameOrPath}.json`));
+}
+
+/** Whether `sc` is one of the bundled scenarios (tokens then name it; otherwise they carry its path). */
+export function isBundled(sc: Scenario): boolean {
+  return sc.file === join(SCENARIO_DIR, `${sc.name}.json`);
 }
 
 /** Whether serial line `line` satisfies `m`. */

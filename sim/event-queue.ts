@@ -5,6 +5,9 @@
 /** What an event does when it fires: called with the cycle it fires at. */
 export type EventAction = (nowCycles: number) => void;
 
+/** The run hit the event-queue limit (a simulator limit, not a guest crash). */
+export class QueueFullError extends Error {}
+
 export class EventQueue {
   private cycles: number[] = [];
   private seqs: number[] = [];
@@ -24,7 +27,7 @@ export class EventQueue {
   /** Schedules `action` at integer cycle `atCycles`; returns its sequence number (cancellation handle). */
   push(atCycles: number, action: EventAction): number {
     if (!Number.isSafeInteger(atCycles) || atCycles < 0) throw new Error(`event time must be a non-negative integer cycle, got ${atCycles}`);
-    if (this.cycles.length >= this.capacity) throw new Error(`event queue full (${this.capacity} events)`);
+    if (this.cycles.length >= this.capacity) throw new QueueFullError(`event queue full (${this.capacity} events): a device or timer is scheduling without bound`);
     const seq = this.nextSeq++;
     let i = this.cycles.length;
     this.cycles.push(atCycles);

@@ -5,7 +5,7 @@
 // simulated-time order, with ties and near-ties (within the pick window)
 // settled by the Pick decision. Every run has limits: maxCycles, a bounded
 // event queue, a bounded frame depth, and a clear stop reason.
-import { EventQueue } from './event-queue.ts';
+import { EventQueue, QueueFullError } from './event-queue.ts';
 import { PhysicalMemory } from './memory.ts';
 import { CodeMap, type CodeImage, type CodeEntry } from './code.ts';
 import { Decider, type DecisionSource, NominalSource, ReplaySource, Site, type Decision } from './decisions.ts';
@@ -139,7 +139,7 @@ export class Machine implements CpuHost, InterruptHost {
   onSerialLine: ((line: string, cycles: number) => void) | null = null;
   observer: Observer | null = null;
   readonly checkers: Checker[] = [];
-  /** Devices added after construction (virtio, ...) can register stop-time finalizers. */
+  /** Scratch list of Pick candidates (reused: no allocation per step). */
   private readonly pickCandidates: number[] = [];
 
   constructor(cfg: MachineConfig) {
@@ -310,7 +310,7 @@ export class Machine implements CpuHost, InterruptHost {
     } catch (e) {
       const cpu = this.active;
       const where = cpu ? ` (CPU ${cpu.index}, frame ${cpu.stack.top.name}, cycle ${cpu.time})` : '';
-      if (e instanceof SimulatorError) this.stop('sim-error', `${e.message}${where}`);
+      if (e instanceof SimulatorError || e instanceof QueueFullError) this.stop('sim-error', `${e.message}${where}`);
       else this.stop('guest-crash', `guest code threw: ${e instanceof Error ? e.message : String(e)}${where}`);
     }
     this.active = null;

@@ -69,7 +69,7 @@ export const Op = {
   Jump: 27,
   /** Reads RFLAGS (PUSHFQ; POP): bit 9 is IF, bit 1 is always set. */
   Pushf: 28,
-  /** Reads the GS base (RDGSBASE): kernels keep the per-CPU pointer there. */
+  /** Reads the GS base (RDGSBASE): kernels keep per-CPU data there (Rugo keeps its CPU index). */
   Rdgsbase: 29,
 } as const;
 

@@ -95,13 +95,13 @@ export function* mutexHandoff(k: Kernel): Code<void> {
         yield* mutexLock(kk, m);
         if (inside !== null) yield* kassert('mutual-exclusion', `${t.name} entered while ${inside.name} is inside`);
         inside = t;
-        yield compute(work + ((id * 7919 + i * 104729) % work));
+        yield compute(work + ((id * 7919 + i * 104729) % Math.max(1, work)));
         if (i % 2 === 0) yield* yieldCpu(kk);
         count++;
         inside = null;
         yield* mutexUnlock(kk, m);
         kk.progress++;
-        yield compute(work + ((id * 104729 + i * 7919) % (2 * work)));
+        yield compute(work + ((id * 104729 + i * 7919) % Math.max(1, 2 * work)));
       }
     };
   const ts: Thread[] = [];

@@ -123,6 +123,7 @@ export class Uart16550 implements PortDevice {
         return;
       case 4:
         this.mcr = v & 0x1f;
+        this.updateIrq(); // OUT2 gates the interrupt line
         return;
       case 7:
         this.scr = v;

@@ -85,7 +85,7 @@ function* initScheduler(k: Kernel): Code<void> {
   k.lockdep = new LockDep();
   const quantum = intOption(k.opts, 'quantum', 1, 1, 1000);
   const policyName = k.opts.values.get('sched') ?? 'rr';
-  const policies: Record<string, () => SchedPolicy> = { rr: () => new RoundRobin(quantum), stride: () => new Stride(quantum) };
+  const policies: Record<string, () => SchedPolicy> = { rr: () => new RoundRobin(quantum, k.bug === 'starvation'), stride: () => new Stride(quantum) };
   const make = policies[policyName];
   if (make === undefined) yield* panic(0xb4, `unknown sched=${policyName} (known: ${Object.keys(policies).join(', ')})`);
   k.policy = make();
@@ -101,6 +101,7 @@ function* initScheduler(k: Kernel): Code<void> {
   k.consoleLock = yield* newSpinlock(k, 'console');
   k.pmmLock = yield* newSpinlock(k, 'pmm');
   k.procLock = yield* newSpinlock(k, 'proc');
+  k.statsLock = yield* newSpinlock(k, 'stats');
   k.ipcLock = yield* newSpinlock(k, 'ipc');
   k.tlbMutex = yield* newMutex(k, 'tlb');
   k.tlbAcks = yield* allocWord(k);

@@ -136,6 +136,9 @@ export class Kernel {
   procs: import('./proc/process.ts').Process[] = [];
   nextPid = 1;
   procLock!: Spinlock;
+  /** Guards the tick statistics read by time_now; taken in the timer interrupt. */
+  statsLock!: Spinlock;
+  statTicks = 0;
   ipcLock!: Spinlock;
   /** IPC endpoints by id (guarded by ipcLock). */
   endpoints: (import('./ipc/endpoint.ts').Endpoint | null)[] = [];

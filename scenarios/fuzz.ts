@@ -64,6 +64,7 @@ export function failureKind(r: ScenarioResult): string {
   const m = /KASSERT: ([a-z0-9-]+):/.exec(r.run.serial);
   if (m) return m[1];
   if (r.stopReason !== r.expectedStop) return r.stopReason;
+  if (r.markers.forbidden.length > 0) return `marker: ${r.markers.forbidden[0]}`;
   return 'missing-marker';
 }
 

@@ -9,6 +9,7 @@ import { resolveScenario } from '../../scenarios/scenario.ts';
 import { fuzz, type FuzzStrategy, type FuzzFailure } from '../../scenarios/fuzz.ts';
 import { seedArg, intArg, choiceArg } from '../args.ts';
 import { bugNames } from '../../os/bugs.ts';
+import { bugOptions } from '../../scenarios/bugs.ts';
 
 export function registerFuzz(program: Command): void {
   program
@@ -34,7 +35,7 @@ export function registerFuzz(program: Command): void {
         o: { runs: number; strategy: FuzzStrategy; depth: number; seed: number; cpus?: number; bug?: string; maxCycles?: number; checkDeterminism?: boolean; each?: boolean; stop?: boolean; tokenFile: string; json?: boolean; progress: boolean },
       ) => {
         const sc = resolveScenario(name);
-        const extra = o.bug ? [`bug=${o.bug}`] : [];
+        const extra = bugOptions(o.bug);
         const cpus = o.cpus ?? sc.machine.cpus;
         process.stdout.write(`rugo fuzz ${sc.name} seed=${o.seed} cpus=${cpus} options=[${[...sc.kernel.options, ...extra].join(' ')}] runs=${o.runs} strategy=${o.strategy}${o.strategy === 'pct' ? ` depth=${o.depth}` : ''}\n`);
         const bar = o.progress && process.stderr.isTTY ? new cliProgress.SingleBar({ format: 'fuzz [{bar}] {value}/{total} runs | {failures} failures | {rate} runs/s', stream: process.stderr }, cliProgress.Presets.shades_classic) : null;

@@ -6,6 +6,7 @@ import { resolveScenario } from '../../scenarios/scenario.ts';
 import { runScenario, type ScenarioResult, type RunOptions } from '../../scenarios/runner.ts';
 import { seedArg, intArg, choiceArg } from '../args.ts';
 import { bugNames } from '../../os/bugs.ts';
+import { bugOptions } from '../../scenarios/bugs.ts';
 import type { Decision } from '../../sim/decisions.ts';
 
 export interface CommonRunFlags {
@@ -109,7 +110,7 @@ export function registerRun(program: Command): void {
     .option('--json', 'end with one JSON summary line instead of the human summary')
     .option('--quiet', 'do not stream the serial console')
     .action((name: string, o: CommonRunFlags & { nominal?: boolean; bug?: string }) => {
-      const r = runWithOutput(name, { seed: o.seed, maxCycles: o.maxCycles, cpus: o.cpus, trace: o.trace, quiet: o.quiet, strategy: o.nominal ? 'nominal' : 'random', extraOptions: o.bug ? [`bug=${o.bug}`] : [] }, 'run');
+      const r = runWithOutput(name, { seed: o.seed, maxCycles: o.maxCycles, cpus: o.cpus, trace: o.trace, quiet: o.quiet, strategy: o.nominal ? 'nominal' : 'random', extraOptions: bugOptions(o.bug) }, 'run');
       process.stdout.write(o.json ? jsonSummary(r) + '\n' : humanSummary(r));
       process.exitCode = r.verdict === 'pass' ? 0 : 1;
     });

@@ -16,6 +16,7 @@ import { ERR, LIMITS, IPC_SEND_BLOCK } from '../syscall/abi.ts';
 import { allocFrame, freeFrame, zeroFrame, type Process } from '../proc/process.ts';
 import { FAULTED, userRange } from '../proc/uaccess.ts';
 import { intOption } from '../options.ts';
+import { kassert } from '../kassert.ts';
 
 export class Endpoint {
   readonly lens: number[] = [];
@@ -23,6 +24,8 @@ export class Endpoint {
   count = 0;
   waiter: Thread | null = null;
   closed = false;
+  /** Set when the page was freed (only the ep-uaf bug frees it while referenced). */
+  freed = false;
   refs = 1;
   sent = 0;
   received = 0;
@@ -77,6 +80,21 @@ function slotVa(k: Kernel, ep: Endpoint, i: number): number {
   return k.p2v(ep.pa) + (i % ep.cap) * LIMITS.maxMessage;
 }
 
+/** Sanitizer (KASAN-like, always on): an endpoint's page (which holds it, as in a C kernel) must still be allocated when used. */
+function* checkLive(k: Kernel, ep: Endpoint): Code<void> {
+  if (!k.pmm.isAllocated(ep.pa) || ep.freed) yield* kassert('use-after-free', `endpoint ${ep.id} (owner pid ${ep.ownerPid}) used after its page 0x${ep.pa.toString(16)} was freed`);
+}
+
+/** BUG (ep-uaf): the owner's death frees its endpoints outright, ignoring other holders' references. */
+export function* endpointOwnerDied(k: Kernel, pid: number): Code<void> {
+  if (k.bug !== 'ep-uaf') return;
+  for (const ep of k.endpoints) {
+    if (ep === null || ep.ownerPid !== pid || ep.freed) continue;
+    ep.freed = true;
+    yield* freeFrame(k, ep.pa);
+  }
+}
+
 function* copyGuarded(t: Thread, dst: number, src: number, len: number): Code<boolean> {
   if (len === 0) return true;
   t.uaccess = true;
@@ -92,6 +110,7 @@ export function* endpointSend(k: Kernel, t: Thread, ep: Endpoint, buf: number, l
   if (!userRange(buf, len)) return ERR.EFAULT;
   yield compute(60);
   yield* acquire(k, k.ipcLock);
+  yield* checkLive(k, ep);
   while (!ep.closed && ep.count >= ep.cap && (flags & IPC_SEND_BLOCK) !== 0 && !t.killed) yield* sleep(k, ep.spaceChan, k.ipcLock);
   if (ep.closed || t.killed) {
     yield* release(k, k.ipcLock);
@@ -102,6 +121,7 @@ export function* endpointSend(k: Kernel, t: Thread, ep: Endpoint, buf: number, l
     return ERR.EFULL;
   }
   const slot = (ep.head + ep.count) % ep.cap;
+  yield* checkLive(k, ep);
   const ok: boolean = yield* copyGuarded(t, slotVa(k, ep, slot), buf, len);
   if (!ok) {
     yield* release(k, k.ipcLock);
@@ -127,13 +147,19 @@ export function* endpointRecv(k: Kernel, t: Thread, ep: Endpoint, buf: number, c
   if (!userRange(buf, Math.min(cap, LIMITS.maxMessage))) return ERR.EFAULT;
   yield compute(60);
   yield* acquire(k, k.ipcLock);
+  yield* checkLive(k, ep);
   if (ep.count === 0 && ep.waiter !== null && ep.waiter !== t) {
     yield* release(k, k.ipcLock);
     return ERR.EBUSY;
   }
   while (ep.count === 0 && !ep.closed && !t.killed) {
     ep.waiter = t;
-    yield* sleep(k, ep, k.ipcLock);
+    if (k.bug === 'ipc-recv-race') {
+      // BUG: drops the lock between the empty check and the sleep; a send in between wakes nobody.
+      yield* release(k, k.ipcLock);
+      yield* sleep(k, ep, null);
+      yield* acquire(k, k.ipcLock);
+    } else yield* sleep(k, ep, k.ipcLock);
     if (ep.waiter === t) ep.waiter = null;
   }
   if (ep.count === 0) {
@@ -146,6 +172,7 @@ export function* endpointRecv(k: Kernel, t: Thread, ep: Endpoint, buf: number, c
     yield* release(k, k.ipcLock);
     return ERR.ETOOBIG;
   }
+  yield* checkLive(k, ep);
   const ok: boolean = yield* copyGuarded(t, buf, slotVa(k, ep, slot), len);
   if (!ok) {
     yield* release(k, k.ipcLock);
@@ -177,5 +204,8 @@ export function* endpointDrop(k: Kernel, ep: Endpoint): Code<void> {
     yield* release(k, k.schedLock);
   }
   yield* release(k, k.ipcLock);
-  if (free) yield* freeFrame(k, ep.pa);
+  if (free && !ep.freed) {
+    ep.freed = true;
+    yield* freeFrame(k, ep.pa);
+  }
 }

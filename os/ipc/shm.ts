@@ -2,7 +2,7 @@
 // lives while a handle or a mapping refers to it; the last reference frees
 // the frame. shm_map maps at the hint, or at the next free address from
 // 0x10000000 (the legacy default).
-import type { Code } from '../../sim/ops.ts';
+import { compute, type Code } from '../../sim/ops.ts';
 import type { Kernel } from '../kstate.ts';
 import { acquire, release } from '../sync/spinlock.ts';
 import { ERR, LIMITS, USER } from '../syscall/abi.ts';
@@ -41,9 +41,16 @@ export function* shmMap(k: Kernel, p: Process, r: ShmRegion, hint: number, flags
     while (p.pages.has(va)) va += 4096;
   }
   if (!Number.isSafeInteger(va) || va % 4096 !== 0 || va < USER.mapLow || va + 4096 > USER.top) return ERR.EINVAL;
-  yield* acquire(k, k.ipcLock);
-  r.refs++;
-  yield* release(k, k.ipcLock);
+  if (k.bug === 'shm-refcount') {
+    // BUG: unlocked read-modify-write of the reference count.
+    const n = r.refs;
+    yield compute(30);
+    r.refs = n + 1;
+  } else {
+    yield* acquire(k, k.ipcLock);
+    r.refs++;
+    yield* release(k, k.ipcLock);
+  }
   const e: number = yield* mapUser(k, p, va, { pa: r.pa, kind: 'shm', shm: r }, true, false);
   if (e < 0) {
     yield* shmDrop(k, r);
@@ -54,9 +61,18 @@ export function* shmMap(k: Kernel, p: Process, r: ShmRegion, hint: number, flags
 }
 
 export function* shmDrop(k: Kernel, r: ShmRegion): Code<void> {
-  yield* acquire(k, k.ipcLock);
-  r.refs--;
-  const last = r.refs === 0;
-  yield* release(k, k.ipcLock);
+  let last: boolean;
+  if (k.bug === 'shm-refcount') {
+    // BUG: unlocked read-modify-write of the reference count.
+    const n = r.refs;
+    yield compute(30);
+    r.refs = n - 1;
+    last = r.refs === 0;
+  } else {
+    yield* acquire(k, k.ipcLock);
+    r.refs--;
+    last = r.refs === 0;
+    yield* release(k, k.ipcLock);
+  }
   if (last) yield* freeFrame(k, r.pa);
 }

@@ -111,18 +111,68 @@ export function* mutexHandoff(k: Kernel): Code<void> {
   yield* kprint(k, `MUTEX: handoff ok ${count} handoffs=${m.handoffs} contended=${m.contended}\n`);
 }
 
+/**
+ * transfer: `threads` threads move money between two accounts, each guarded
+ * by its own spinlock, in both directions; the total must stay constant.
+ * The correct code takes the two locks in a fixed order (lower account
+ * first). Planted bug abba: it takes `from` then `to`, so two opposite
+ * transfers can deadlock; the lock checker reports the order cycle.
+ */
+export function* transfer(k: Kernel): Code<void> {
+  const threads = intOption(k.opts, 'threads', 2, 2, 64);
+  const iters = intOption(k.opts, 'iters', 50, 1, 1_000_000);
+  const acct = [yield* allocWord(k), yield* allocWord(k)];
+  const locks = [yield* newSpinlock(k, 'account0'), yield* newSpinlock(k, 'account1')];
+  yield store32(acct[0], 1000);
+  yield store32(acct[1], 1000);
+  const body = (id: number) =>
+    function* (kk: Kernel): Code<void> {
+      for (let i = 0; i < iters; i++) {
+        const from = (id + i) % 2;
+        const to = 1 - from;
+        const [first, second] = kk.bug === 'abba' ? [from, to] : [Math.min(from, to), Math.max(from, to)];
+        yield* acquire(kk, locks[first]);
+        yield compute(50);
+        yield* acquire(kk, locks[second]);
+        const a: number = yield load32(acct[from]);
+        const b: number = yield load32(acct[to]);
+        const amount = (id * 31 + i * 7) % 10;
+        yield store32(acct[from], a - amount);
+        yield store32(acct[to], b + amount);
+        yield* release(kk, locks[second]);
+        yield* release(kk, locks[first]);
+        kk.progress++;
+        yield compute(500 + ((id * 7919 + i * 104729) % 997));
+      }
+    };
+  const ts: Thread[] = [];
+  for (let i = 0; i < threads; i++) ts.push(yield* spawn(k, `teller${i}`, body(i)));
+  for (const t of ts) yield* join(k, t);
+  const total = ((yield load32(acct[0])) as number) + ((yield load32(acct[1])) as number);
+  if (total !== 2000) yield* kassert('lost-update', `accounts sum to ${total}, expected 2000`);
+  yield* kprint(k, `TRANSFER: ok total=${total}\n`);
+}
+
 /** user: runs the ring-3 program prog=<name> (boot module /user/<name>) as the first process and waits for it. */
 export function* userProgram(k: Kernel): Code<void> {
   const prog = k.opts.values.get('prog') ?? '';
   const arg = intOption(k.opts, 'arg', 0, 0, 0xffffffff);
+  const framesBefore = k.pmm.allocated;
   const p: Process | number = yield* createProcess(k, prog, null, arg);
   if (typeof p === 'number') return yield* kassert('sched-invariant', `cannot start program '${prog}': error ${p}`);
   const code: number = yield* waitChild(k, null, p.pid);
+  // Wait (bounded) for every other process to finish, then check for leaked frames.
+  for (let i = 0; i < 200 && k.procs.some((q) => q.state === 'alive'); i++) yield* sleepUntilTick(k, k.ticks + 1);
   yield* kprint(k, `PROC: ${prog} pid ${p.pid} exited with ${code}\n`);
+  const leaked = k.pmm.allocated - framesBefore;
+  if (leaked !== 0 && k.services.length === 0 && !k.procs.some((q) => q.state === 'alive')) {
+    yield* kassert('refcount', `${leaked} physical frames leaked by ${prog} and its children (allocated ${framesBefore} before, ${k.pmm.allocated} after)`);
+  }
 }
 
 export const KTESTS: Record<string, (k: Kernel) => Code<void>> = {
   user: userProgram,
+  transfer,
   ticks: ticksTest,
   'two-threads': twoThreads,
   'lock-stress': lockStress,

@@ -16,7 +16,7 @@ import { ERR, LIMITS, USER } from '../syscall/abi.ts';
 import { kprint } from '../console.ts';
 import { tlbShootdown } from './tlb.ts';
 import { kassert } from '../kassert.ts';
-import { endpointDrop } from '../ipc/endpoint.ts';
+import { endpointDrop, endpointOwnerDied } from '../ipc/endpoint.ts';
 import { shmDrop } from '../ipc/shm.ts';
 
 /** Drops one reference held by a handle. */
@@ -269,6 +269,7 @@ export function* teardown(k: Kernel, p: Process): Code<void> {
   yield writeCr(3, k.kernelPml4);
   c.cr3 = k.kernelPml4;
   yield* popOff(k);
+  yield* endpointOwnerDied(k, p.pid);
   for (let h = 1; h < p.handles.length; h++) {
     const obj = p.handles[h];
     if (obj !== null) {

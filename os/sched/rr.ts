@@ -7,7 +7,11 @@ export class RoundRobin implements SchedPolicy {
   readonly name = 'rr';
   private q: Thread[] = [];
 
-  constructor(private readonly quantum = 1) {}
+  /** `lifo` plants the starvation bug: threads are pushed at the head, so a preempted thread runs again at once. */
+  constructor(
+    private readonly quantum = 1,
+    private readonly lifo = false,
+  ) {}
 
   get length(): number {
     return this.q.length;
@@ -15,7 +19,8 @@ export class RoundRobin implements SchedPolicy {
 
   enqueue(t: Thread): void {
     t.quantumLeft = this.quantum;
-    this.q.push(t);
+    if (this.lifo) this.q.unshift(t); // BUG (starvation): push instead of append
+    else this.q.push(t);
   }
 
   pickNext(): Thread | null {

@@ -221,6 +221,9 @@ export function* timerTick(k: Kernel): Code<void> {
   c.timerTicks++;
   let woke = 0;
   if (c.index === 0) {
+    yield* acquire(k, k.statsLock);
+    k.statTicks++;
+    yield* release(k, k.statsLock);
     k.ticks++;
     for (const t of k.threads) {
       if (t.state === 'sleeping' && t.chan === TICK_CHAN && t.wakeTick <= k.ticks) {

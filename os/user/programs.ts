@@ -537,6 +537,94 @@ function* bystander(): Code<void> {
   yield* exit(t === 30 ? 0 : 1);
 }
 
+// ---- planted-bug exposers ---------------------------------------------------
+
+/**
+ * ipc-owner-death: the parent creates an endpoint (depth 1) and spawns a
+ * child that inherits it and sends `n` messages with blocking sends; the
+ * parent receives one, then dies of a fault while the child may be blocked.
+ * The endpoint must outlive its creator while the child holds it.
+ */
+function* ipcOwnerDeath(): Code<void> {
+  const ep = yield* sys(SYS.ipc_endpoint_create);
+  const pid = yield* spawn('ipc-late-sender', 6);
+  const len = yield* sys(SYS.ipc_recv, ep, BUF, 64);
+  yield* print(`OWNER: got ${len}, dying with child ${pid}\n`);
+  yield store32(0x8, 1); // #PF: the owner dies while the child may be blocked in send
+  yield* exit(0);
+}
+
+function* ipcLateSender(n: number): Code<void> {
+  let sent = 0;
+  for (let i = 0; i < n; i++) {
+    yield store32(BUF, i);
+    const r = yield* sys(SYS.ipc_send, 1, BUF, 4, 0);
+    if (r === 0) sent++;
+    yield ops.compute(10_000 + i * 25_000); // keep sending while the owner dies
+  }
+  yield* print(`SENDER: sent ${sent}\n`);
+  yield* exit(0);
+}
+
+/**
+ * tlb-race: thread B keeps reading page X on another CPU while main unmaps
+ * X and maps a new page Y (which reuses X's frame) holding 2. With a proper
+ * TLB shootdown B can never read 2 through X: it reads 1 or faults (and the
+ * process is killed). B reading 2 means a stale translation was used.
+ */
+function* tlbRace(): Code<void> {
+  const X = 0x2000000;
+  const F = 0x2100000;
+  const Y = 0x2200000;
+  yield* sys(SYS.vm_map, X, 4096);
+  yield* sys(SYS.vm_map, F, 4096);
+  yield store32(X, 1);
+  yield* sys(SYS.thread_spawn, USER.codeBase + IMAGES['tlb-race'].offsetOf('reader'), X);
+  for (let i = 0; i < 10_000 && (yield load32(F)) === 0; i++) yield ops.pause();
+  yield* sys(SYS.vm_unmap, X, 4096);
+  yield* sys(SYS.vm_map, Y, 4096); // the freed frame comes straight back
+  yield store32(Y, 2);
+  for (let i = 0; i < 200; i++) yield ops.compute(100);
+  yield store32(F + 4, 1);
+  for (let i = 0; i < 10_000 && (yield load32(F + 8)) === 0; i++) yield ops.pause();
+  yield* print((yield load32(F + 12)) === 1 ? 'TLB: stale read through an unmapped page\n' : 'TLB: ok\n');
+  yield* exit(0);
+}
+
+function* tlbReader(X: number): Code<void> {
+  const F = 0x2100000;
+  for (let i = 0; i < 100_000; i++) {
+    const v = yield load32(X);
+    yield store32(F, 1);
+    if (v === 2) yield store32(F + 12, 1);
+    if ((yield load32(F + 4)) !== 0) break;
+  }
+  yield store32(F + 8, 1);
+  yield* sys(SYS.thread_exit);
+}
+
+/** shm-share: `n` children map and unmap one inherited shared region concurrently; everything must be freed at the end. */
+function* shmShare(): Code<void> {
+  const h = yield* sys(SYS.shm_create, 4096);
+  const pids: number[] = [];
+  for (let i = 0; i < 3; i++) pids.push(yield* spawn('shm-toggler', h));
+  let good = h > 0;
+  for (const p of pids) if ((yield* wait(p)) !== 0) good = false;
+  good = good && (yield* sys(SYS.handle_close, h)) === 0;
+  yield* ok(good, 'SHM: share ok', 'SHM: share err');
+  yield* exit(0);
+}
+
+function* shmToggler(h: number): Code<void> {
+  for (let i = 0; i < 20; i++) {
+    const va = yield* sys(SYS.shm_map, h, 0x30000000, 0);
+    if (va !== 0x30000000) yield* exit(1);
+    yield store32(va, i);
+    if ((yield* sys(SYS.vm_unmap, va, 4096)) !== 0) yield* exit(2);
+  }
+  yield* exit(0);
+}
+
 function image(name: string, entries: [string, EntryFn][]): CodeImage {
   return new CodeImage(name, entries);
 }
@@ -586,4 +674,12 @@ export const IMAGES: Record<string, CodeImage> = {
   canary: image('canary', [['main', canary]]),
   'fault-random': image('fault-random', [['main', faultRandom]]),
   bystander: image('bystander', [['main', bystander]]),
+  'ipc-owner-death': image('ipc-owner-death', [['main', ipcOwnerDeath]]),
+  'ipc-late-sender': image('ipc-late-sender', [['main', ipcLateSender]]),
+  'tlb-race': image('tlb-race', [
+    ['main', tlbRace],
+    ['reader', tlbReader],
+  ]),
+  'shm-share': image('shm-share', [['main', shmShare]]),
+  'shm-toggler': image('shm-toggler', [['main', shmToggler]]),
 };

@@ -63,6 +63,11 @@ function* kmain(k: Kernel, handoffVa: number): Code<void> {
   yield* initScheduler(k);
   yield* initTimer(k);
   yield* startAps(k);
+  const failalloc = k.opts.values.get('failalloc');
+  if (failalloc !== undefined) {
+    const at = failalloc.split(',').map(Number).filter((n) => Number.isInteger(n) && n > 0);
+    k.pmm.armFailures(at);
+  }
   yield* spawn(k, 'main', function* (kk: Kernel): Code<void> {
     yield* main(kk);
     yield* haltOk();

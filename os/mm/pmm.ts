@@ -16,6 +16,16 @@ export class FrameAllocator {
   private readonly top: number;
   allocated = 0;
   readonly totalFrames: number;
+  /** Fault injection (fault plan failalloc=a,b,...): allocation numbers (counted once armed) that fail. */
+  private failAt: Set<number> = new Set();
+  private armedCount = -1;
+  injectedFailures = 0;
+
+  /** Arms allocation-failure injection: the n-th allocation from now (1-based) fails for each n in `at`. */
+  armFailures(at: readonly number[]): void {
+    this.failAt = new Set(at);
+    this.armedCount = 0;
+  }
 
   constructor(memmap: readonly MemRegion[]) {
     let top = 0;
@@ -41,6 +51,13 @@ export class FrameAllocator {
 
   /** Allocates one frame; returns its physical address, or -1 when memory is exhausted. */
   alloc(): number {
+    if (this.armedCount >= 0) {
+      this.armedCount++;
+      if (this.failAt.has(this.armedCount)) {
+        this.injectedFailures++;
+        return -1;
+      }
+    }
     let pa = -1;
     if (this.freeList.length > 0) pa = this.freeList.pop()!;
     else {

@@ -7,6 +7,7 @@ import { PctSource } from '../sim/pct.ts';
 import { isBundled, type Scenario } from './scenario.ts';
 import { runScenario, type ScenarioResult } from './runner.ts';
 import { encodeToken } from './token.ts';
+import { shrinkSchedule } from './shrink.ts';
 
 export type FuzzStrategy = 'random' | 'pct';
 
@@ -27,6 +28,8 @@ export interface FuzzOptions {
   stopOnFailure?: boolean;
   /** PCT steps estimate k; default: the Pick decisions of a nominal run. */
   pctSteps?: number;
+  /** Shrink the first failure's schedule (greedy ddmin, bounded runs) and report its token too. */
+  shrink?: boolean;
   /** Called after every run. */
   onRun?: (i: number, r: ScenarioResult, failure: FuzzFailure | null) => void;
 }
@@ -40,6 +43,8 @@ export interface FuzzFailure {
   traceHash: string;
   token: string;
   nonZeroDecisions: number;
+  /** After shrinking (first failure, with shrink): the minimal schedule's size and token. */
+  shrunk?: { nonZeroDecisions: number; token: string; runs: number; traceHash: string };
 }
 
 export interface FuzzSummary {
@@ -121,6 +126,15 @@ export function fuzz(sc: Scenario, o: FuzzOptions): FuzzSummary {
           decisions: [...r.run.decisions],
         }),
       };
+      if (o.shrink && failureList.length === 0 && kind !== 'nondeterminism') {
+        const s = shrinkSchedule(sc, common, r.run.decisions, kind);
+        failure.shrunk = {
+          nonZeroDecisions: s.decisions.length,
+          runs: s.runs,
+          traceHash: s.result.traceHash,
+          token: encodeToken({ scenario: isBundled(sc) ? sc.name : sc.file, cpus, options: [...extra], seed, strategy: 'shrunk', maxCycles: o.maxCycles, decisions: s.decisions }),
+        };
+      }
       failureList.push(failure);
     }
     o.onRun?.(i, r, failure);

@@ -26,13 +26,14 @@ export function registerFuzz(program: Command): void {
     .option('--check-determinism', 'run every seed twice and compare trace hashes')
     .option('--each', 'print a replay token for every failure, not just the first')
     .option('--stop', 'stop at the first failure')
+    .option('--shrink', 'shrink the first failure to a minimal schedule (fewest non-zero decisions) and print its token too')
     .option('--token-file <file>', 'where to write the first failure\'s token', '.rugo/last-failure.token')
     .option('--json', 'end with one JSON summary line')
     .option('--no-progress', 'no progress bar')
     .action(
       (
         name: string,
-        o: { runs: number; strategy: FuzzStrategy; depth: number; seed: number; cpus?: number; bug?: string; maxCycles?: number; checkDeterminism?: boolean; each?: boolean; stop?: boolean; tokenFile: string; json?: boolean; progress: boolean },
+        o: { runs: number; strategy: FuzzStrategy; depth: number; seed: number; cpus?: number; bug?: string; maxCycles?: number; checkDeterminism?: boolean; each?: boolean; stop?: boolean; shrink?: boolean; tokenFile: string; json?: boolean; progress: boolean },
       ) => {
         const sc = resolveScenario(name);
         const extra = bugOptions(o.bug);
@@ -53,13 +54,15 @@ export function registerFuzz(program: Command): void {
           maxCycles: o.maxCycles,
           checkDeterminism: o.checkDeterminism,
           stopOnFailure: o.stop,
+          shrink: o.shrink,
           onRun: (i, _r, f) => {
             if (f !== null) {
               failures++;
               if (printed.length === 0 || o.each) {
                 printed.push(f);
                 bar?.stop();
-                process.stdout.write(`FAILURE run ${f.run} seed ${f.seed}: ${f.kind} (${f.reasons[0] ?? ''})\n  replay: npx rugo replay ${f.token}\n`);
+                process.stdout.write(`FAILURE run ${f.run} seed ${f.seed}: ${f.kind} (${f.reasons[0] ?? ''}); ${f.nonZeroDecisions} non-zero decisions\n  replay: npx rugo replay ${f.token}\n`);
+                if (f.shrunk) process.stdout.write(`  shrunk to ${f.shrunk.nonZeroDecisions} non-zero decisions in ${f.shrunk.runs} runs\n  minimal: npx rugo replay ${f.shrunk.token}\n`);
                 if (bar) bar.start(o.runs, i + 1, { failures, rate: '...' });
               }
             }
@@ -69,7 +72,7 @@ export function registerFuzz(program: Command): void {
         bar?.stop();
         if (s.firstFailure) {
           mkdirSync(dirname(o.tokenFile), { recursive: true });
-          writeFileSync(o.tokenFile, s.firstFailure.token + '\n');
+          writeFileSync(o.tokenFile, (s.firstFailure.shrunk?.token ?? s.firstFailure.token) + '\n');
         }
         const kinds = Object.entries(s.byKind)
           .map(([k, n]) => `${k}=${n}`)
@@ -102,7 +105,9 @@ export function registerFuzz(program: Command): void {
               byKind: s.byKind,
               runsPerSec: s.runsPerSec,
               wallMs: s.wallMs,
-              firstFailure: s.firstFailure ? { run: s.firstFailure.run, seed: s.firstFailure.seed, token: s.firstFailure.token, verdict: s.firstFailure.verdict, kind: s.firstFailure.kind, reasons: s.firstFailure.reasons } : null,
+              firstFailure: s.firstFailure
+                ? { run: s.firstFailure.run, seed: s.firstFailure.seed, token: s.firstFailure.token, verdict: s.firstFailure.verdict, kind: s.firstFailure.kind, reasons: s.firstFailure.reasons, nonZeroDecisions: s.firstFailure.nonZeroDecisions, shrunk: s.firstFailure.shrunk ?? null }
+                : null,
             }) + '\n',
           );
         }

@@ -36,6 +36,8 @@ export interface Page {
 export class Process {
   state: 'alive' | 'zombie' = 'alive';
   exitCode = 0;
+  /** Code passed to exit(); the process's exit code whichever thread leaves last. */
+  exitRequested: number | null = null;
   readonly threads: Thread[] = [];
   /** Handle table: index -> object (index 0 unused so a zeroed register is never a valid handle). */
   readonly handles: (HandleObj | null)[] = [null];
@@ -245,7 +247,7 @@ export function* exitUserThread(k: Kernel, t: Thread, code: number): Code<never>
     const i = p.threads.indexOf(t);
     if (i >= 0) p.threads.splice(i, 1);
     const last = p.threads.length === 0 && p.state === 'alive';
-    if (last) p.exitCode = code;
+    if (last) p.exitCode = p.exitRequested ?? code;
     yield* release(k, k.procLock);
     if (t.userStackPage !== 0 && t.userStackPage !== USER.stackPage) {
       const page: Page | null = yield* unmapUser(k, p, t.userStackPage);

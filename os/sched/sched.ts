@@ -220,6 +220,7 @@ export function* timerTick(k: Kernel): Code<void> {
   const c: PerCpu = yield* mycpu(k);
   c.timerTicks++;
   let woke = 0;
+  let userDeadlock = '';
   if (c.index === 0) {
     yield* acquire(k, k.statsLock);
     k.statTicks++;
@@ -232,7 +233,18 @@ export function* timerTick(k: Kernel): Code<void> {
       }
     }
     const problem = checkProgress(k);
-    if (problem !== null) yield* kassert(problem[0], problem[1]);
+    if (problem !== null && problem[0] === 'user-deadlock') {
+      // Kill the deadlocked processes: every thread of theirs leaves at its next kernel boundary.
+      const procs = new Set((problem[2] as Thread[]).map((t) => t.proc));
+      for (const t of k.threads) {
+        if (t.proc !== null && procs.has(t.proc)) {
+          t.killed = true;
+          if (t.state === 'sleeping') makeRunnable(k, t);
+        }
+      }
+      userDeadlock = problem[1];
+      woke++;
+    } else if (problem !== null) yield* kassert(problem[0], problem[1]);
     if (k.ticks % 100 === 0 && k.opts.values.get('test') === 'ticks') yield* kprint(k, `TICK: ${k.ticks}\n`);
   }
   const t = c.current;
@@ -246,11 +258,27 @@ export function* timerTick(k: Kernel): Code<void> {
     yield* switchAway(k, c);
   }
   yield* release(k, k.schedLock);
+  if (userDeadlock !== '') yield* kprint(k, `USER: deadlock, killing the processes: ${userDeadlock}\n`);
   if (woke > 0) yield* kickIdle(k, woke);
 }
 
-/** Deadlock, starvation and progress checks, on CPU 0's tick with schedLock held; returns [kassert name, detail] or null. */
-function checkProgress(k: Kernel): [string, string] | null {
+/** Whether sleeping thread `t` waits for something that has already happened (a lost wakeup: a kernel bug). */
+function lostWakeup(t: Thread): string | null {
+  const chan = t.chan as { count?: number; cap?: number; spaceChan?: unknown; state?: string } | null;
+  if (chan === null || typeof chan !== 'object') return null;
+  if ('spaceChan' in chan && typeof chan.count === 'number' && chan.count > 0) return `${t.name} sleeps on ${chanName(chan)} although it holds ${chan.count} message(s)`;
+  if (chan instanceof Thread && chan !== t && chan.state === 'zombie') return `${t.name} waits for ${chan.name}, which already exited`;
+  return null;
+}
+
+/**
+ * Deadlock, starvation and progress checks, on CPU 0's tick with schedLock
+ * held. A deadlock of kernel threads, or any lost wakeup, is a kernel bug
+ * (KASSERT). A deadlock made only of user threads in waits they asked for
+ * (IPC, wait) is the programs' own: their processes are killed and the
+ * kernel carries on (a user program must never panic the kernel).
+ */
+function checkProgress(k: Kernel): [string, string] | ['user-deadlock', string, Thread[]] | null {
   if (k.progress !== k.lastProgress) {
     k.lastProgress = k.progress;
     k.lastProgressTick = k.ticks;
@@ -259,7 +287,15 @@ function checkProgress(k: Kernel): [string, string] | null {
   if (allIdle && k.policy.length === 0 && k.ioInFlight === 0) {
     const blocked = k.threads.filter((t) => t.state === 'sleeping');
     if (blocked.length > 0 && blocked.every((t) => t.chan !== TICK_CHAN)) {
-      return ['deadlock', `no runnable thread and nothing can wake: ${blocked.map((t) => `${t.name} on ${chanName(t.chan)}`).join(', ')}`];
+      const desc = blocked.map((t) => `${t.name} on ${chanName(t.chan)}`).join(', ');
+      for (const t of blocked) {
+        const lost = lostWakeup(t);
+        if (lost !== null) return ['deadlock', `lost wakeup: ${lost} (blocked: ${desc})`];
+      }
+      const users = blocked.filter((t) => t.proc !== null);
+      const kernelOk = blocked.every((t) => t.proc !== null || (typeof t.chan === 'object' && t.chan !== null && 'pml4' in t.chan));
+      if (users.length > 0 && kernelOk) return ['user-deadlock', desc, users];
+      return ['deadlock', `no runnable thread and nothing can wake: ${desc}`];
     }
   }
   if (k.watchdogTicks > 0) {

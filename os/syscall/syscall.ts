@@ -145,6 +145,7 @@ function* dispatch(k: Kernel, t: Thread, p: Process, num: number, a: number, b: 
       return typeof child === 'number' ? child : child.pid;
     }
     case SYS.exit:
+      if (p.exitRequested === null) p.exitRequested = a;
       t.killed = true;
       yield* killOthers(k, p, t);
       return yield* exitUserThread(k, t, a);

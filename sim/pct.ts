@@ -19,8 +19,14 @@ export class PctSource implements DecisionSource {
   private readonly changes: number[];
   private readonly rng: Stream;
   private readonly fallback: RandomSource;
-  private step = 0;
+  /** Scheduling steps taken (Pick decisions). */
+  step = 0;
   private nextChange = 0;
+
+  /** Distinct threads seen at Pick decisions (PCT's n). */
+  get threadsSeen(): number {
+    return this.prio.size;
+  }
 
   constructor(
     seed: number,

@@ -159,7 +159,11 @@ export function* userProgram(k: Kernel): Code<void> {
   const arg = intOption(k.opts, 'arg', 0, 0, 0xffffffff);
   const framesBefore = k.pmm.allocated;
   const p: Process | number = yield* createProcess(k, prog, null, arg);
-  if (typeof p === 'number') return yield* kassert('sched-invariant', `cannot start program '${prog}': error ${p}`);
+  if (typeof p === 'number') {
+    // Not a kernel bug: no such program, or (under a fault plan) no memory for it.
+    yield* kprint(k, `PROC: cannot start ${prog}: error ${p}\n`);
+    return;
+  }
   const code: number = yield* waitChild(k, null, p.pid);
   // Wait (bounded) for every other process to finish, then check for leaked frames.
   for (let i = 0; i < 200 && k.procs.some((q) => q.state === 'alive'); i++) yield* sleepUntilTick(k, k.ticks + 1);

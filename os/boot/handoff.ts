@@ -32,7 +32,10 @@ export interface BootInfo {
   kernelPhysBase: number;
   kernelVirtBase: number;
   cmdline: string;
-  modules: BootModuleInfo[];
+  /** Boot modules, parsed on first use (bootModules): most boots never need them. */
+  modules: BootModuleInfo[] | null;
+  moduleArray: number;
+  moduleCount: number;
   cpus: SmpCpuInfo[];
   bspLapicId: number;
 }
@@ -62,16 +65,6 @@ export function* readHandoff(va: number): Code<BootInfo | string> {
   const modCount: number = yield* readU64(modResp + 8);
   if (modCount > 64) return `module list has ${modCount} entries (limit 64)`;
   const modArr: number = yield* readPtr(modResp + 16);
-  const modules: BootModuleInfo[] = [];
-  for (let i = 0; i < modCount; i++) {
-    const f: number = yield* readPtr(modArr + 8 * i);
-    modules.push({
-      addressVa: yield* readPtr(f + 8),
-      size: yield* readU64(f + 16),
-      path: yield* readCString(yield* readPtr(f + 24), 256),
-      cmdline: yield* readCString(yield* readPtr(f + 32), 256),
-    });
-  }
   const smpResp: number = yield* readPtr(va + H.smp);
   const bspLapicId: number = yield load32(smpResp + 12);
   const cpuCount: number = yield* readU64(smpResp + 16);
@@ -82,5 +75,22 @@ export function* readHandoff(va: number): Code<BootInfo | string> {
     const info: number = yield* readPtr(cpuArr + 8 * i);
     cpus.push({ processorId: yield load32(info + SMP_INFO.processorId), lapicId: yield load32(info + SMP_INFO.lapicId), infoVa: info });
   }
-  return { memmap, hhdmOffset, kernelPhysBase, kernelVirtBase, cmdline, modules, cpus, bspLapicId };
+  return { memmap, hhdmOffset, kernelPhysBase, kernelVirtBase, cmdline, modules: null, moduleArray: modArr, moduleCount: modCount, cpus, bspLapicId };
+}
+
+/** The boot modules (limine_file entries), read from memory on first use and cached. */
+export function* bootModules(boot: BootInfo): Code<BootModuleInfo[]> {
+  if (boot.modules !== null) return boot.modules;
+  const modules: BootModuleInfo[] = [];
+  for (let i = 0; i < boot.moduleCount; i++) {
+    const f: number = yield* readPtr(boot.moduleArray + 8 * i);
+    modules.push({
+      addressVa: yield* readPtr(f + 8),
+      size: yield* readU64(f + 16),
+      path: yield* readCString(yield* readPtr(f + 24), 256),
+      cmdline: yield* readCString(yield* readPtr(f + 32), 256),
+    });
+  }
+  boot.modules = modules;
+  return modules;
 }

@@ -23,13 +23,27 @@ export function* writeU64(va: number, v: number): Code<void> {
   yield store32(va + 4, Math.floor(v / TWO_32));
 }
 
-/** Reads a NUL-terminated string of at most `max` bytes (Latin-1). */
+/**
+ * Reads a NUL-terminated string of at most `max` bytes (Latin-1), a dword
+ * at a time (like an optimized strlen: aligned 4-byte loads never cross a
+ * page, so they cannot fault where a byte load would not).
+ */
 export function* readCString(va: number, max: number): Code<string> {
   let s = '';
-  for (let i = 0; i < max; i++) {
+  let i = 0;
+  while (i < max && (va + i) % 4 !== 0) {
     const b: number = yield load8(va + i);
-    if (b === 0) break;
+    if (b === 0) return s;
     s += String.fromCharCode(b);
+    i++;
+  }
+  while (i < max) {
+    const w: number = yield load32(va + i);
+    for (let j = 0; j < 4 && i < max; j++, i++) {
+      const b = (w >>> (8 * j)) & 0xff;
+      if (b === 0) return s;
+      s += String.fromCharCode(b);
+    }
   }
   return s;
 }

@@ -1,6 +1,6 @@
 // Kernel page tables in the real x86-64 4-level format (Intel SDM vol. 3A
 // §4.5), built through the higher-half direct map. The kernel's address
-// space: the HHDM (all RAM, 2 MiB pages, RW, NX, global), the kernel image at
+// space: the HHDM (all RAM, 1 GiB pages, RW, NX, global), the kernel image at
 // its link address (4 KiB pages, read + execute, global), and the LAPIC and
 // IOAPIC register pages (uncached: PCD | PWT).
 import { compute, load32, readCr, rdmsr, repStos, store32, writeCr, wrmsr, Msr, type Code } from '../../sim/ops.ts';
@@ -21,15 +21,21 @@ export function* allocZeroedFrame(k: Kernel): Code<number> {
   return pa;
 }
 
+/** Page sizes (SDM §4.5: PS in a PDPTE maps 1 GiB, in a PDE 2 MiB). */
+export const PAGE_4K = 0x1000;
+export const PAGE_2M = 0x200000;
+export const PAGE_1G = 0x40000000;
+
 /**
- * Maps `va` -> `pa` in the tables rooted at `pml4`: a 4 KiB page, or a 2 MiB
- * page when `large`. Intermediate tables are created with P | RW (| US when
- * `flags` has US); returns false if a large page is in the way.
+ * Maps `va` -> `pa` in the tables rooted at `pml4` with a page of `size`
+ * (4 KiB, 2 MiB or 1 GiB). Intermediate tables are created with P | RW
+ * (| US when `flags` has US); returns false if a large page is in the way.
  */
-export function* mapPage(k: Kernel, pml4: number, va: number, pa: number, flags: number, nx: boolean, large = false): Code<boolean> {
+export function* mapPage(k: Kernel, pml4: number, va: number, pa: number, flags: number, nx: boolean, size = PAGE_4K): Code<boolean> {
   const u = low48(va);
   const idx = [Math.floor(u / 2 ** 39) % 512, Math.floor(u / 2 ** 30) % 512, Math.floor(u / 2 ** 21) % 512, Math.floor(u / 4096) % 512];
-  const leafLevel = large ? 2 : 3;
+  const large = size !== PAGE_4K;
+  const leafLevel = size === PAGE_1G ? 1 : size === PAGE_2M ? 2 : 3;
   let table = pml4;
   for (let level = 0; level < leafLevel; level++) {
     const ea = k.p2v(table + idx[level] * 8);
@@ -57,9 +63,10 @@ export function* initPaging(k: Kernel): Code<boolean> {
   const pml4: number = yield* allocZeroedFrame(k);
   let top = 0;
   for (const r of k.boot.memmap) top = Math.max(top, r.base + r.length);
-  top = Math.ceil(top / 0x200000) * 0x200000;
-  for (let pa = 0; pa < top; pa += 0x200000) {
-    yield* mapPage(k, pml4, k.p2v(pa), pa, PTE.RW | PTE.G, true, true);
+  // The HHDM with 1 GiB pages (as Limine does on CPUs with pdpe1gb): one entry per GiB of RAM.
+  top = Math.ceil(top / PAGE_1G) * PAGE_1G;
+  for (let pa = 0; pa < top; pa += PAGE_1G) {
+    yield* mapPage(k, pml4, k.p2v(pa), pa, PTE.RW | PTE.G, true, PAGE_1G);
   }
   const pages = k.image.size / 4096;
   for (let i = 0; i < pages; i++) {

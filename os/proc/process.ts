@@ -16,6 +16,7 @@ import { ERR, LIMITS, USER } from '../syscall/abi.ts';
 import { kprint } from '../console.ts';
 import { tlbShootdown } from './tlb.ts';
 import { kassert } from '../kassert.ts';
+import { bootModules, type BootModuleInfo } from '../boot/handoff.ts';
 import { endpointDrop, endpointOwnerDied } from '../ipc/endpoint.ts';
 import { shmDrop } from '../ipc/shm.ts';
 
@@ -83,9 +84,10 @@ export function procOf(t: Thread): Process | null {
   return (t.proc as Process | null) ?? null;
 }
 
-/** Physical base of boot module `/user/<name>`, or -1. */
-function findProgram(k: Kernel, name: string): { pa: number; size: number } | null {
-  const m = k.boot.modules.find((mod) => mod.path === `/user/${name}`);
+/** Physical base and size of boot module `/user/<name>`, or null. */
+function* findProgram(k: Kernel, name: string): Code<{ pa: number; size: number } | null> {
+  const mods: BootModuleInfo[] = yield* bootModules(k.boot);
+  const m = mods.find((mod) => mod.path === `/user/${name}`);
   return m === undefined ? null : { pa: m.addressVa - k.hhdm, size: m.size };
 }
 
@@ -161,7 +163,7 @@ export function* unmapUser(k: Kernel, p: Process, va: number): Code<Page | null>
 
 /** Creates a process running program `name` with argument `arg`; returns it or an error number. */
 export function* createProcess(k: Kernel, name: string, parent: Process | null, arg: number): Code<Process | number> {
-  const prog = findProgram(k, name);
+  const prog: { pa: number; size: number } | null = yield* findProgram(k, name);
   if (prog === null) return ERR.ENOENT;
   if (k.procs.filter((q) => q.state === 'alive').length >= LIMITS.maxProcesses) return ERR.EQUOTA;
   const pml4: number = yield* allocFrame(k);

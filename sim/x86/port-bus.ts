@@ -1,6 +1,8 @@
 // I/O port bus (Intel SDM vol. 1 §19: the 64 KiB I/O address space). As in
 // v86, a port no device claims reads as all ones and ignores writes; such
 // accesses are counted so that a driver probing the wrong port shows up.
+// Small claims go in a map; large windows (a PCI I/O window) are kept as
+// ranges, so building a machine stays cheap.
 
 /** A device on the port bus. `port` is absolute; `size` is 1, 2 or 4. */
 export interface PortDevice {
@@ -9,23 +11,43 @@ export interface PortDevice {
   portOut(port: number, size: number, value: number, cpuIndex: number): void;
 }
 
+interface Range {
+  first: number;
+  end: number;
+  dev: PortDevice;
+}
+
+const RANGE_THRESHOLD = 32;
+
 export class PortBus {
   private readonly table = new Map<number, PortDevice>();
+  private readonly ranges: Range[] = [];
   unclaimedReads = 0;
   unclaimedWrites = 0;
+
+  private owner(p: number): PortDevice | undefined {
+    const d = this.table.get(p);
+    if (d !== undefined) return d;
+    for (const r of this.ranges) if (p >= r.first && p < r.end) return r.dev;
+    return undefined;
+  }
 
   /** Claims ports [first, first+count) for `dev`; refuses overlaps with a clear message. */
   claim(first: number, count: number, dev: PortDevice): void {
     if (first < 0 || count <= 0 || first + count > 65536) throw new Error(`${dev.name}: port range 0x${first.toString(16)}+${count} is outside 0..0xffff`);
-    for (let p = first; p < first + count; p++) {
-      const old = this.table.get(p);
-      if (old !== undefined) throw new Error(`${dev.name}: port 0x${p.toString(16)} already claimed by ${old.name}`);
+    const end = first + count;
+    for (const r of this.ranges) {
+      if (first < r.end && r.first < end) throw new Error(`${dev.name}: port 0x${Math.max(first, r.first).toString(16)} already claimed by ${r.dev.name}`);
     }
-    for (let p = first; p < first + count; p++) this.table.set(p, dev);
+    for (const [p, d] of this.table) {
+      if (p >= first && p < end) throw new Error(`${dev.name}: port 0x${p.toString(16)} already claimed by ${d.name}`);
+    }
+    if (count > RANGE_THRESHOLD) this.ranges.push({ first, end, dev });
+    else for (let p = first; p < end; p++) this.table.set(p, dev);
   }
 
   read(port: number, size: number, cpuIndex: number): number {
-    const dev = this.table.get(port & 0xffff);
+    const dev = this.owner(port & 0xffff);
     if (dev === undefined) {
       this.unclaimedReads++;
       return size === 1 ? 0xff : size === 2 ? 0xffff : 0xffffffff;
@@ -34,7 +56,7 @@ export class PortBus {
   }
 
   write(port: number, size: number, value: number, cpuIndex: number): void {
-    const dev = this.table.get(port & 0xffff);
+    const dev = this.owner(port & 0xffff);
     if (dev === undefined) {
       this.unclaimedWrites++;
       return;

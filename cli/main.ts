@@ -30,7 +30,7 @@ export function main(argv: string[]): number {
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (e) {
     if (e instanceof CommanderError) {
-      // commander already printed its one-line message (or the help text)
+      // commander already printed its message (one error line, plus a hint to use --help)
       return e.exitCode === 0 ? 0 : 2;
     }
     if (e instanceof ScenarioError || e instanceof UsageError) {

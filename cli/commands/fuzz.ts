@@ -10,6 +10,7 @@ import { fuzz, type FuzzStrategy, type FuzzFailure } from '../../scenarios/fuzz.
 import { seedArg, intArg, choiceArg } from '../args.ts';
 import { bugNames } from '../../os/bugs.ts';
 import { bugOptions } from '../../scenarios/bugs.ts';
+import { UsageError } from '../errors.ts';
 
 export function registerFuzz(program: Command): void {
   program
@@ -37,6 +38,12 @@ export function registerFuzz(program: Command): void {
       ) => {
         const sc = resolveScenario(name);
         const extra = bugOptions(o.bug);
+        // Check the token file's folder before fuzzing, so a bad path costs nothing.
+        try {
+          mkdirSync(dirname(o.tokenFile), { recursive: true });
+        } catch (e) {
+          throw new UsageError(`cannot use --token-file ${o.tokenFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+        }
         const cpus = o.cpus ?? sc.machine.cpus;
         process.stdout.write(`rugo fuzz ${sc.name} seed=${o.seed} cpus=${cpus} options=[${[...sc.kernel.options, ...extra].join(' ')}] runs=${o.runs} strategy=${o.strategy}${o.strategy === 'pct' ? ` depth=${o.depth}` : ''}\n`);
         const bar = o.progress && process.stderr.isTTY ? new cliProgress.SingleBar({ format: 'fuzz [{bar}] {value}/{total} runs | {failures} failures | {rate} runs/s', stream: process.stderr }, cliProgress.Presets.shades_classic) : null;
@@ -71,7 +78,6 @@ export function registerFuzz(program: Command): void {
         });
         bar?.stop();
         if (s.firstFailure) {
-          mkdirSync(dirname(o.tokenFile), { recursive: true });
           writeFileSync(o.tokenFile, (s.firstFailure.shrunk?.token ?? s.firstFailure.token) + '\n');
         }
         const kinds = Object.entries(s.byKind)

@@ -1,6 +1,6 @@
 // `rugo replay <token|file>`: reruns a recorded schedule bit for bit (same
 // trace hash, same serial output) and judges it like `rugo run`.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import type { Command } from 'commander';
 import { decodeToken, TokenError, TOKEN_PREFIX } from '../../scenarios/token.ts';
 import { resolveScenario, ScenarioError } from '../../scenarios/scenario.ts';
@@ -10,8 +10,13 @@ import { UsageError } from '../errors.ts';
 /** Reads a token from the argument: the token itself, or a file holding it. */
 export function readTokenArg(arg: string): string {
   if (arg.trim().startsWith(TOKEN_PREFIX)) return arg.trim();
-  if (existsSync(arg)) return readFileSync(arg, 'utf8').trim();
-  throw new UsageError(`'${arg.slice(0, 40)}' is neither a replay token (starting with ${TOKEN_PREFIX}) nor a file`);
+  if (!existsSync(arg)) throw new UsageError(`'${arg.slice(0, 40)}' is neither a replay token (starting with ${TOKEN_PREFIX}) nor a file`);
+  if (!statSync(arg).isFile()) throw new UsageError(`cannot read token file ${arg}: it is not a regular file`);
+  try {
+    return readFileSync(arg, 'utf8').trim();
+  } catch (e) {
+    throw new UsageError(`cannot read token file ${arg}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
 }
 
 export function registerReplay(program: Command): void {

@@ -6,6 +6,7 @@ import { resolveScenario } from '../../scenarios/scenario.ts';
 import { runScenario, type ScenarioResult, type RunOptions } from '../../scenarios/runner.ts';
 import { seedArg, intArg, choiceArg } from '../args.ts';
 import { bugNames } from '../../os/bugs.ts';
+import { UsageError } from '../errors.ts';
 import { bugOptions } from '../../scenarios/bugs.ts';
 import type { Decision } from '../../sim/decisions.ts';
 
@@ -20,7 +21,12 @@ export interface CommonRunFlags {
 
 /** Opens a trace file sink; returns it and a closer. */
 export function traceFile(path: string): { sink: (chunk: string) => void; close: () => void } {
-  const fd = openSync(path, 'w');
+  let fd: number;
+  try {
+    fd = openSync(path, 'w');
+  } catch (e) {
+    throw new UsageError(`cannot write trace file ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
   return { sink: (chunk) => writeSync(fd, chunk), close: () => closeSync(fd) };
 }
 

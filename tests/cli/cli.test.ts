@@ -147,15 +147,13 @@ describe('--help', () => {
   });
 });
 
-// KNOWN BUGS (cli/): file-system errors on paths the user gave escape as
-// "rugo: internal error: ..." with exit code 70 instead of a one-line usage
-// error with exit code 2. Each test below fails today (it.fails); flip it to
-// `it` when fixed.
+// File-system errors on paths the user gave are one-line usage errors
+// (exit code 2), never "rugo: internal error" (exit code 70).
 describe('file-system errors on user paths are one-line usage errors', () => {
   // cli/commands/replay.ts readTokenArg: existsSync() is true for a directory,
   // then readFileSync throws EISDIR. Fix: check statSync(arg).isFile() and wrap
   // read errors in UsageError ("cannot read token file <arg>: EISDIR").
-  it.fails('rugo replay <a directory> exits 2', () => {
+  it('rugo replay <a directory> exits 2', () => {
     const out = rugo('replay', tmp);
     expect(out.status).toBe(2);
     expect(expectOneLineError(out)).toMatch(/^rugo: /);
@@ -164,7 +162,7 @@ describe('file-system errors on user paths are one-line usage errors', () => {
   // cli/commands/run.ts traceFile: openSync(path, 'w') is not wrapped, so a
   // --trace path in a missing directory is an internal error (ENOENT). Fix:
   // catch it (or mkdir the parent, as fuzz does for --token-file) and throw UsageError.
-  it.fails('rugo run --trace <path in a missing directory> exits 2', () => {
+  it('rugo run --trace <path in a missing directory> exits 2', () => {
     const out = rugo('run', 'boot', '--quiet', '--trace', join(tmp, 'no-such-dir', 't.json'));
     expect(out.status).toBe(2);
     expect(expectOneLineError(out)).toMatch(/^rugo: .*t\.json/);
@@ -175,7 +173,7 @@ describe('file-system errors on user paths are one-line usage errors', () => {
   // file, so the summary is lost and the exit code is 70. Fix: validate
   // (or create) the token file's directory before fuzzing, and wrap the
   // write in a UsageError.
-  it.fails('rugo fuzz --token-file <path under a regular file> exits 2 before fuzzing', () => {
+  it('rugo fuzz --token-file <path under a regular file> exits 2 before fuzzing', () => {
     const file = join(tmp, 'a-regular-file');
     writeFileSync(file, 'x');
     const out = rugo('fuzz', 'lock-stress', '--bug', 'lost-update', '--runs', '1', '--no-progress', '--token-file', join(file, 'x.token'));

@@ -24,7 +24,7 @@ const FLAGS: Record<string, keyof Pick<KernelOptions, 'panicTest' | 'pfTest' | '
 };
 
 /** Keys the kernel understands as key=value. */
-export const KNOWN_KEYS = new Set(['test', 'sched', 'hz', 'bug', 'threads', 'iters', 'watchdog', 'prog', 'msgs', 'procs', 'quantum', 'stress', 'ticks', 'lines', 'work', 'prio', 'arg', 'ipcq', 'failalloc']);
+export const KNOWN_KEYS = new Set(['test', 'sched', 'hz', 'bug', 'threads', 'iters', 'watchdog', 'prog', 'msgs', 'procs', 'quantum', 'stress', 'ticks', 'lines', 'work', 'prio', 'arg', 'ipcq', 'failalloc', 'blk', 'case']);
 
 export function parseCmdline(cmdline: string): KernelOptions {
   const o: KernelOptions = { panicTest: false, pfTest: false, trapTest: false, values: new Map(), unknown: [] };

@@ -14,12 +14,13 @@ const SEED = 20261125;
 
 describe('shrinking', () => {
   it('lost-update on 1 CPU: fast-check finds a failing schedule and shrinks it to a handful of non-zero decisions that replay to the same failure', () => {
-    const prop = fc.property(decisionList({ maxIndex: 3000, maxLength: 10 }), (d: ScheduleEntry[]) => runScenario('lock-stress', { decisions: d, bug: 'lost-update', cpus: 1 }).verdict === 'pass');
+    const prop = fc.property(decisionList({ maxIndex: 3000, maxLength: 10 }), (d: ScheduleEntry[]) => runScenario('lock-stress', { decisions: d, bug: 'lost-update', cpus: 1, options: ['hz=10000'] }).verdict === 'pass');
     const out = fc.check(prop, { seed: 42, numRuns: 400 });
     expect(out.failed, 'fast-check did not find the lost update within 400 runs').toBe(true);
+    expect(out.numRuns).toBeLessThan(400);
     const d = out.counterexample![0];
     expect(scheduleSize(d)).toBeLessThanOrEqual(5);
-    const r = runScenario('lock-stress', { decisions: d, bug: 'lost-update', cpus: 1 });
+    const r = runScenario('lock-stress', { decisions: d, bug: 'lost-update', cpus: 1, options: ['hz=10000'] });
     expect(r.verdict).toBe('fail');
     expect(r.kind).toBe('lost-update');
     expect(r.decisions.length).toBeLessThanOrEqual(5);
@@ -29,14 +30,14 @@ describe('shrinking', () => {
     expect(again.traceHash).toBe(r.traceHash);
     expect(again.verdict).toBe('fail');
     // The undisturbed run passes: the schedule is what breaks it.
-    expect(runScenario('lock-stress', { decisions: [], bug: 'lost-update', cpus: 1 }).verdict).toBe('pass');
+    expect(runScenario('lock-stress', { decisions: [], bug: 'lost-update', cpus: 1, options: ['hz=10000'] }).verdict).toBe('pass');
   });
 
   it('assertSchedules reports fast-check\'s seed and path plus the replay token of the shrunk schedule', () => {
-    const prop = fc.property(decisionList({ maxIndex: 3000, maxLength: 10 }), (d: ScheduleEntry[]) => runScenario('lock-stress', { decisions: d, bug: 'lost-update', cpus: 1 }).verdict === 'pass');
+    const prop = fc.property(decisionList({ maxIndex: 3000, maxLength: 10 }), (d: ScheduleEntry[]) => runScenario('lock-stress', { decisions: d, bug: 'lost-update', cpus: 1, options: ['hz=10000'] }).verdict === 'pass');
     let message = '';
     try {
-      assertSchedules(prop, { seed: 42, numRuns: 400 }, (d) => runScenario('lock-stress', { decisions: d, bug: 'lost-update', cpus: 1 }));
+      assertSchedules(prop, { seed: 42, numRuns: 400 }, (d) => runScenario('lock-stress', { decisions: d, bug: 'lost-update', cpus: 1, options: ['hz=10000'] }));
     } catch (e) {
       message = (e as Error).message;
     }

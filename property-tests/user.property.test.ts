@@ -188,7 +188,7 @@ describe('b. isolation: random syscalls never reach kernel or other-process memo
 
 // ---- c ------------------------------------------------------------------------
 
-/** fault-random's kill line for each way it faults (programs.ts: 0 null write, 1 code write, 2 cli, 3 ud2, 4 outb 0xf4, 5 hlt). */
+/** fault-random's kill line for each way it faults (programs.ts: 0 null write, 1 code write, 2 cli, 3 ud2, 4 outb 0xf4, 5 hlt, 6 divide by zero). */
 const KILL_LINE: Record<number, RegExp> = {
   0: /^USER: killed pid=1 fault-random: #PF addr=0x0 err=0x6$/,
   1: /^USER: killed pid=1 fault-random: #PF addr=0x400000 err=0x7$/,
@@ -196,6 +196,7 @@ const KILL_LINE: Record<number, RegExp> = {
   3: /^USER: killed pid=1 fault-random: #UD/,
   4: /^USER: killed pid=1 fault-random: #GP/,
   5: /^USER: killed pid=1 fault-random: #GP/,
+  6: /^USER: killed pid=1 fault-random: #DE/,
 };
 
 /** Runs fault-random with `arg`; checks containment; returns the way it faulted. */
@@ -230,10 +231,10 @@ describe('c. user faults at random points never take the kernel down', () => {
     );
   });
 
-  it('every kind of fault the program has (6 ways) is contained', () => {
+  it('every kind of fault the program has (7 ways: #PF, #GP, #UD, #DE) is contained', () => {
     const ways = new Set<number>();
-    for (let arg = 0; arg < 200 && ways.size < 6; arg++) ways.add(faultRun(arg, arg + 1, 1 + (arg % 2)));
-    expect([...ways].sort()).toEqual([0, 1, 2, 3, 4, 5]);
+    for (let arg = 0; arg < 200 && ways.size < 7; arg++) ways.add(faultRun(arg, arg + 1, 1 + (arg % 2)));
+    expect([...ways].sort()).toEqual([0, 1, 2, 3, 4, 5, 6]);
   });
 });
 

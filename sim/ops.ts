@@ -71,6 +71,8 @@ export const Op = {
   Pushf: 28,
   /** Reads the GS base (RDGSBASE): kernels keep per-CPU data there (Rugo keeps its CPU index). */
   Rdgsbase: 29,
+  /** Unsigned integer division `a` / `b` (DIV): resumes with the quotient; #DE when `b` is 0 (SDM vol. 2, DIV). */
+  Div: 30,
 } as const;
 
 export type OpKind = (typeof Op)[keyof typeof Op];
@@ -131,6 +133,7 @@ export const repStos = (va: number, len: number, byte: number): OpRec => op(Op.R
 export const repMovs = (dstVa: number, srcVa: number, len: number): OpRec => op(Op.RepMovs, dstVa, len, srcVa, null);
 export const iret = (): OpRec => op(Op.Iret, 0, 0, 0, null);
 export const pushf = (): OpRec => op(Op.Pushf, 0, 0, 0, null);
+export const div = (dividend: number, divisor: number): OpRec => op(Op.Div, dividend, divisor, 0, null);
 export const rdgsbase = (): OpRec => op(Op.Rdgsbase, 0, 0, 0, null);
 export const ud2 = (): OpRec => op(Op.Ud2, 0, 0, 0, null);
 export const jump = (va: number, arg: number): OpRec => op(Op.Jump, va, 0, arg, null);

@@ -6,7 +6,7 @@ import type { Kernel, Thread } from '../kstate.ts';
 import { intOption } from '../options.ts';
 import { kprint } from '../console.ts';
 import { join, sleepUntilTick, spawn, yieldCpu } from '../sched/sched.ts';
-import { acquire, newSpinlock, release } from '../sync/spinlock.ts';
+import { acquire, acquireNoIrqsave, newSpinlock, release, releaseNoIrqrestore } from '../sync/spinlock.ts';
 import { newMutex, mutexLock, mutexUnlock, type Mutex } from '../sync/mutex.ts';
 import { allocWord } from '../mm/kheap.ts';
 import { kassert } from '../kassert.ts';
@@ -153,6 +153,60 @@ export function* transfer(k: Kernel): Code<void> {
   yield* kprint(k, `TRANSFER: ok total=${total}\n`);
 }
 
+/**
+ * lockcheck: provokes one lock-checker finding on purpose (case=<name>), to
+ * show each check fires with its named marker: sleep (sleeping while
+ * holding a spinlock), recursive (acquiring a held spinlock), nonowner
+ * (releasing a spinlock held by another CPU... or none), mutex-nonowner
+ * (unlocking a mutex another thread holds), order (ABBA order), irq (a lock
+ * taken both in the timer interrupt and with interrupts enabled).
+ */
+export function* lockcheck(k: Kernel): Code<void> {
+  const which = k.opts.values.get('case') ?? '';
+  const a = yield* newSpinlock(k, 'lockA');
+  const b = yield* newSpinlock(k, 'lockB');
+  switch (which) {
+    case 'sleep':
+      yield* acquire(k, a);
+      yield* sleepUntilTick(k, k.ticks + 1);
+      break;
+    case 'recursive':
+      yield* acquire(k, a);
+      yield* acquire(k, a);
+      break;
+    case 'nonowner':
+      yield* release(k, a);
+      break;
+    case 'mutex-nonowner': {
+      const m: Mutex = yield* newMutex(k, 'm');
+      const t: Thread = yield* spawn(k, 'holder', function* (kk: Kernel): Code<void> {
+        yield* mutexLock(kk, m);
+        yield* sleepUntilTick(kk, kk.ticks + 50);
+      });
+      yield* sleepUntilTick(k, k.ticks + 2);
+      yield* mutexUnlock(k, m);
+      yield* join(k, t);
+      break;
+    }
+    case 'order':
+      yield* acquire(k, a);
+      yield* acquire(k, b);
+      yield* release(k, b);
+      yield* release(k, a);
+      yield* acquire(k, b);
+      yield* acquire(k, a);
+      break;
+    case 'irq':
+      yield* acquireNoIrqsave(k, k.statsLock);
+      yield compute(30_000_000); // a timer tick arrives meanwhile and takes stats in the handler
+      yield* releaseNoIrqrestore(k, k.statsLock);
+      break;
+    default:
+      return yield* kassert('sched-invariant', `lockcheck: unknown case=${which}`);
+  }
+  yield* kprint(k, `LOCKCHECK: ${which} not detected\n`);
+}
+
 /** user: runs the ring-3 program prog=<name> (boot module /user/<name>) as the first process and waits for it. */
 export function* userProgram(k: Kernel): Code<void> {
   const prog = k.opts.values.get('prog') ?? '';
@@ -177,6 +231,7 @@ export function* userProgram(k: Kernel): Code<void> {
 export const KTESTS: Record<string, (k: Kernel) => Code<void>> = {
   user: userProgram,
   transfer,
+  lockcheck,
   ticks: ticksTest,
   'two-threads': twoThreads,
   'lock-stress': lockStress,

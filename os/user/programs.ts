@@ -517,7 +517,7 @@ function* faultRandom(arg: number): Code<void> {
     else yield* sys(SYS.time_now);
   }
   x = xorshift(x);
-  const how = x % 6;
+  const how = x % 7;
   const code = yield* wait(bystander);
   yield* print(`FAULT: bystander ${code === 0 ? 'ok' : 'err'} way=${how}\n`);
   const { cli, ud2, hlt, outb, store8 } = ops;
@@ -526,7 +526,8 @@ function* faultRandom(arg: number): Code<void> {
   else if (how === 2) yield cli(); // #GP: privileged
   else if (how === 3) yield ud2(); // #UD
   else if (how === 4) yield outb(0xf4, 0); // #GP: port I/O (must not stop the machine)
-  else yield hlt(); // #GP
+  else if (how === 5) yield hlt(); // #GP
+  else yield ops.div(x, 0); // #DE
   yield* print('FAULT: not killed (wrong)\n');
   yield* exit(1);
 }

@@ -277,7 +277,12 @@ export class Cpu {
       if (f.computeLeft > 0) {
         const nextEv = host.nextEventTime();
         const full = this.time + f.computeLeft;
-        const end = nextEv > this.time && nextEv < full ? nextEv : full;
+        let end = nextEv > this.time && nextEv < full ? nextEv : full;
+        if (this.irqHoldOps > 0) {
+          // A held interrupt waits k instruction boundaries; inside a compute run that is k cycles, not k chunks.
+          if (this.time + this.irqHoldOps < end) end = this.time + this.irqHoldOps;
+          this.irqHoldOps = 0;
+        }
         this.inCompute = true;
         this.computeStart = this.time;
         f.computeLeft = full - end;
@@ -456,6 +461,11 @@ export class Cpu {
         return;
       case Op.Ud2:
         this.raise(f, op, 6, 0);
+        return;
+      case Op.Div:
+        if (op.b === 0) return this.raise(f, op, Vec.DE, 0);
+        f.resume = Math.floor(op.a / op.b);
+        this.time += 26; // 64-bit DIV latency (Agner Fog: ~26-40 cycles on recent cores)
         return;
       case Op.Pushf:
         f.resume = this.IF ? 0x202 : 0x2;

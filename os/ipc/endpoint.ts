@@ -8,13 +8,13 @@
 //
 // Lock rules: ipcLock guards every Endpoint field and k.endpoints. User
 // copies run under it with the fault fixup armed (no sleeping inside).
-import { compute, repMovs, type Code } from '../../sim/ops.ts';
+import { compute, type Code } from '../../sim/ops.ts';
 import type { Kernel, Thread } from '../kstate.ts';
 import { acquire, release } from '../sync/spinlock.ts';
 import { sleep, wakeupLocked, kickIdle } from '../sched/sched.ts';
 import { ERR, LIMITS, IPC_SEND_BLOCK } from '../syscall/abi.ts';
 import { allocFrame, freeFrame, zeroFrame, type Process } from '../proc/process.ts';
-import { FAULTED, userRange } from '../proc/uaccess.ts';
+import { guardedCopy, userRange } from '../proc/uaccess.ts';
 import { intOption } from '../options.ts';
 import { kassert } from '../kassert.ts';
 
@@ -95,14 +95,6 @@ export function* endpointOwnerDied(k: Kernel, pid: number): Code<void> {
   }
 }
 
-function* copyGuarded(t: Thread, dst: number, src: number, len: number): Code<boolean> {
-  if (len === 0) return true;
-  t.uaccess = true;
-  const r: unknown = yield repMovs(dst, src, len);
-  t.uaccess = false;
-  return r !== FAULTED;
-}
-
 /** Sends `len` bytes at user `buf` to `ep`. */
 export function* endpointSend(k: Kernel, t: Thread, ep: Endpoint, buf: number, len: number, flags: number): Code<number> {
   if (!Number.isSafeInteger(len) || len < 1 || len > LIMITS.maxMessage) return len > LIMITS.maxMessage ? ERR.ETOOBIG : ERR.EINVAL;
@@ -122,7 +114,7 @@ export function* endpointSend(k: Kernel, t: Thread, ep: Endpoint, buf: number, l
   }
   const slot = (ep.head + ep.count) % ep.cap;
   yield* checkLive(k, ep);
-  const ok: boolean = yield* copyGuarded(t, slotVa(k, ep, slot), buf, len);
+  const ok: boolean = yield* guardedCopy(t, slotVa(k, ep, slot), buf, len);
   if (!ok) {
     yield* release(k, k.ipcLock);
     return ERR.EFAULT;
@@ -173,7 +165,7 @@ export function* endpointRecv(k: Kernel, t: Thread, ep: Endpoint, buf: number, c
     return ERR.ETOOBIG;
   }
   yield* checkLive(k, ep);
-  const ok: boolean = yield* copyGuarded(t, buf, slotVa(k, ep, slot), len);
+  const ok: boolean = yield* guardedCopy(t, buf, slotVa(k, ep, slot), len);
   if (!ok) {
     yield* release(k, k.ipcLock);
     return ERR.EFAULT;

@@ -17,34 +17,30 @@ export function userRange(va: number, len: number): boolean {
   return Number.isSafeInteger(va) && Number.isSafeInteger(len) && len >= 0 && va >= 0x1000 && va + len <= USER.top;
 }
 
-/** Runs `op`-yielding code with the fault fixup armed for thread `t`. */
-function* guarded(t: Thread, body: () => Code<unknown>): Code<boolean> {
+/** One `rep movsb` from `src` to `dst` with the fault fixup armed for thread `t`; false if it faulted. */
+export function* guardedCopy(t: Thread, dst: number, src: number, len: number): Code<boolean> {
+  if (len === 0) return true;
   t.uaccess = true;
-  const r: unknown = yield* body();
+  const r: unknown = yield repMovs(dst, src, len);
   t.uaccess = false;
   return r !== FAULTED;
 }
 
+/** Copies `len` bytes between kernel and user memory; `userVa` is the user side. 0 or EFAULT. */
+function* copyUser(k: Kernel, dst: number, src: number, len: number, userVa: number): Code<number> {
+  if (!userRange(userVa, len)) return ERR.EFAULT;
+  const t: Thread = yield* mythread(k);
+  return (yield* guardedCopy(t, dst, src, len)) ? 0 : ERR.EFAULT;
+}
+
 /** Copies `len` bytes from user `src` to kernel virtual `dst`; 0 or EFAULT. */
 export function* copyIn(k: Kernel, dst: number, src: number, len: number): Code<number> {
-  if (!userRange(src, len)) return ERR.EFAULT;
-  if (len === 0) return 0;
-  const t: Thread = yield* mythread(k);
-  const ok: boolean = yield* guarded(t, function* () {
-    return yield repMovs(dst, src, len);
-  });
-  return ok ? 0 : ERR.EFAULT;
+  return yield* copyUser(k, dst, src, len, src);
 }
 
 /** Copies `len` bytes from kernel `src` to user `dst`; 0 or EFAULT. */
 export function* copyOut(k: Kernel, dst: number, src: number, len: number): Code<number> {
-  if (!userRange(dst, len)) return ERR.EFAULT;
-  if (len === 0) return 0;
-  const t: Thread = yield* mythread(k);
-  const ok: boolean = yield* guarded(t, function* () {
-    return yield repMovs(dst, src, len);
-  });
-  return ok ? 0 : ERR.EFAULT;
+  return yield* copyUser(k, dst, src, len, dst);
 }
 
 /** Reads a user string of `len` bytes (Latin-1); a number (EFAULT) on a bad pointer. */

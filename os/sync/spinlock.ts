@@ -32,20 +32,22 @@ export function* mycpu(k: Kernel): Code<PerCpu> {
   return k.cpus[idx];
 }
 
-/** The running thread. */
+/**
+ * The running thread. One op: code between two yields is atomic (an
+ * instruction boundary is the only place a thread can be preempted or
+ * migrated), so the CPU that answered RDGSBASE still runs this thread when
+ * its `current` is read.
+ */
 export function* mythread(k: Kernel): Code<Thread> {
-  yield* pushOff(k);
-  const c: PerCpu = yield* mycpu(k);
-  const t = c.current;
-  yield* popOff(k);
-  return t;
+  const idx: number = yield rdgsbase();
+  return k.cpus[idx].current;
 }
 
 /** Disables interrupts, counting nesting; remembers whether they were on at the outermost level. */
 export function* pushOff(k: Kernel): Code<PerCpu> {
   const flags: number = yield pushf();
   yield cli();
-  const c: PerCpu = yield* mycpu(k);
+  const c = k.cpus[(yield rdgsbase()) as number];
   if (c.noff === 0) c.intena = (flags & 0x200) !== 0;
   c.noff++;
   return c;
@@ -54,7 +56,7 @@ export function* pushOff(k: Kernel): Code<PerCpu> {
 /** Undoes one pushOff; re-enables interrupts when the outermost level had them on. */
 export function* popOff(k: Kernel): Code<void> {
   const flags: number = yield pushf();
-  const c: PerCpu = yield* mycpu(k);
+  const c = k.cpus[(yield rdgsbase()) as number];
   if ((flags & 0x200) !== 0) yield* kassert('sched-invariant', 'pop_off with interrupts enabled');
   if (c.noff < 1) yield* kassert('sched-invariant', 'pop_off without push_off');
   c.noff--;
@@ -79,7 +81,7 @@ export function* acquire(k: Kernel, lk: Spinlock): Code<void> {
  */
 export function* acquireNoIrqsave(k: Kernel, lk: Spinlock): Code<void> {
   const flags: number = yield pushf();
-  const c: PerCpu = yield* mycpu(k);
+  const c = k.cpus[(yield rdgsbase()) as number];
   yield* spinOn(k, c, lk, (flags & 0x200) !== 0);
 }
 
@@ -106,7 +108,7 @@ export function* release(k: Kernel, lk: Spinlock): Code<void> {
 
 /** Releases a lock taken with acquireNoIrqsave. */
 export function* releaseNoIrqrestore(k: Kernel, lk: Spinlock): Code<void> {
-  const c: PerCpu = yield* mycpu(k);
+  const c = k.cpus[(yield rdgsbase()) as number];
   if (!holdingOn(c, lk)) yield* kassert('release-non-owner', `${lk.name} released on CPU ${c.index} by ${c.current.name}, held by CPU ${lk.cpu}`);
   const i = c.held.lastIndexOf(lk);
   c.held.splice(i, 1);

@@ -7,8 +7,8 @@ import { uartWrite } from './drivers/uart.ts';
 import { acquire, release } from './sync/spinlock.ts';
 
 export function* kprint(k: Kernel, s: string): Code<void> {
-  if (k.consoleLock === undefined) return yield* uartWrite(s);
-  yield* acquire(k, k.consoleLock);
-  yield* uartWrite(s);
-  yield* release(k, k.consoleLock);
+  if (k.consoleLock === undefined) return yield uartWrite(s);
+  yield acquire(k, k.consoleLock);
+  yield uartWrite(s);
+  yield release(k, k.consoleLock);
 }

@@ -25,5 +25,5 @@ const CODES: Record<string, number> = {
 };
 
 export function* kassert(name: string, detail: string): Code<never> {
-  return yield* panic(CODES[name] ?? 0x1ff, `KASSERT: ${name}: ${detail}`, true);
+  return (yield panic(CODES[name] ?? 0x1ff, `KASSERT: ${name}: ${detail}`, true)) as never;
 }

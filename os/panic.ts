@@ -6,8 +6,8 @@ import { uartWrite } from './drivers/uart.ts';
 /** Prints `RUGO: panic code=0x<code>` (after a `PANIC: <why>` line, or the line `why` itself when `raw`) and exits with value 1. Never returns. */
 export function* panic(code: number, why = '', raw = false): Code<never> {
   yield cli();
-  if (why !== '') yield* uartWrite(raw ? `${why}\n` : `PANIC: ${why}\n`);
-  yield* uartWrite(`RUGO: panic code=0x${(code >>> 0).toString(16)}\n`);
+  if (why !== '') yield uartWrite(raw ? `${why}\n` : `PANIC: ${why}\n`);
+  yield uartWrite(`RUGO: panic code=0x${(code >>> 0).toString(16)}\n`);
   yield outb(0xf4, 1);
   for (;;) yield hlt();
 }
@@ -15,7 +15,7 @@ export function* panic(code: number, why = '', raw = false): Code<never> {
 /** Prints `RUGO: halt ok` and exits with value 0. Never returns. */
 export function* haltOk(): Code<never> {
   yield cli();
-  yield* uartWrite('RUGO: halt ok\n');
+  yield uartWrite('RUGO: halt ok\n');
   yield outb(0xf4, 0);
   for (;;) yield hlt();
 }

@@ -25,7 +25,7 @@ export function* startAps(k: Kernel): Code<void> {
     yield pause();
     yield compute(500);
   }
-  if (k.apsOnline < expected) yield* kassert('sched-invariant', `only ${k.apsOnline} of ${expected} APs came online`);
+  if (k.apsOnline < expected) yield kassert('sched-invariant', `only ${k.apsOnline} of ${expected} APs came online`);
 }
 
 /** AP entry (from the bootloader's wait loop). */
@@ -37,13 +37,13 @@ export function* apMain(k: Kernel, infoVa: number): Code<never> {
   yield lidt(k.idtVa, 256 * 16 - 1);
   yield wrmsr(Msr.GS_BASE, id);
   const c = k.cpus[id];
-  yield* lapicEnable(k);
-  yield* lapicTimerPeriodic(k, k.lapicTicksPerTick);
+  yield lapicEnable(k);
+  yield lapicTimerPeriodic(k, k.lapicTicksPerTick);
   c.online = true;
   k.apsOnline++;
   c.current = c.idle;
   c.idle.state = 'running';
   c.idle.cpu = id;
   yield switchTo(c.idle.stack);
-  return yield* kassert('sched-invariant', `AP ${id} boot stack resumed`);
+  return (yield kassert('sched-invariant', `AP ${id} boot stack resumed`)) as never;
 }

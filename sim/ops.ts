@@ -86,8 +86,14 @@ export interface OpRec {
   x: unknown;
 }
 
-/** Code that runs on a simulated CPU: a generator yielding ops, resumed with their results. */
-export type Code<R = unknown> = Generator<OpRec, R, any>;
+/**
+ * Code that runs on a simulated CPU: a generator yielding ops, resumed with
+ * their results. It may also yield another such generator to call it (the
+ * CPU runs it as a call frame and resumes the caller with its return value);
+ * `yield sub()` and `yield* sub()` run the same ops at the same boundaries,
+ * but a call keeps each resume O(1) however deep the chain is.
+ */
+export type Code<R = unknown> = Generator<OpRec | Generator<any, any, any>, R, any>;
 
 function op(k: number, a: number, b: number, c: number, x: unknown): OpRec {
   return { k, a, b, c, x };

@@ -19,6 +19,6 @@ function* write(k: Kernel, index: number, value: number): Code<void> {
 /** Routes ISA IRQ `irq` to vector IRQ_BASE + irq on APIC `apicId` (edge, active high), or masks it. */
 export function* ioapicRoute(k: Kernel, irq: number, apicId: number, masked = false, level = false): Code<void> {
   const pin = isaPin(irq);
-  yield* write(k, 0x10 + 2 * pin + 1, apicId << 24);
-  yield* write(k, 0x10 + 2 * pin, (IRQ_BASE + irq) | (level ? 1 << 15 : 0) | (masked ? 1 << 16 : 0));
+  yield write(k, 0x10 + 2 * pin + 1, apicId << 24);
+  yield write(k, 0x10 + 2 * pin, (IRQ_BASE + irq) | (level ? 1 << 15 : 0) | (masked ? 1 << 16 : 0));
 }

@@ -53,8 +53,8 @@ export function* lapicId(k: Kernel): Code<number> {
 
 /** Sends fixed IPI `vector` to APIC `apicId` (interrupts off around the two ICR writes). */
 export function* sendIpi(k: Kernel, apicId: number, vector: number): Code<void> {
-  yield* pushOff(k);
+  yield pushOff(k);
   yield store32(reg(k, REG.ICR_HI), apicId << 24);
   yield store32(reg(k, REG.ICR_LO), vector);
-  yield* popOff(k);
+  yield popOff(k);
 }

@@ -19,29 +19,29 @@ export function* svcRegister(k: Kernel, p: Process, name: string, h: number): Co
   if (name.length < 1 || name.length > LIMITS.maxServiceName) return ERR.EINVAL;
   const obj = p.handle(h);
   if (obj === null || obj.kind !== 'endpoint' || obj.ep.closed) return ERR.EBADH;
-  yield* acquire(k, k.ipcLock);
+  yield acquire(k, k.ipcLock);
   const i = k.services.findIndex((s) => s.name === name);
   let old: Endpoint | null = null;
   if (i >= 0) {
     old = k.services[i].ep;
     k.services[i] = { name, ep: obj.ep };
   } else if (k.services.length >= LIMITS.registrySlots) {
-    yield* release(k, k.ipcLock);
+    yield release(k, k.ipcLock);
     return ERR.EFULL;
   } else k.services.push({ name, ep: obj.ep });
   obj.ep.refs++;
-  yield* release(k, k.ipcLock);
-  if (old !== null) yield* endpointDrop(k, old);
+  yield release(k, k.ipcLock);
+  if (old !== null) yield endpointDrop(k, old);
   return 0;
 }
 
 export function* svcLookup(k: Kernel, p: Process, name: string): Code<number> {
-  yield* acquire(k, k.ipcLock);
+  yield acquire(k, k.ipcLock);
   const s = k.services.find((x) => x.name === name && !x.ep.closed);
   if (s !== undefined) s.ep.refs++;
-  yield* release(k, k.ipcLock);
+  yield release(k, k.ipcLock);
   if (s === undefined) return ERR.ENOENT;
   const h = p.addHandle({ kind: 'endpoint', ep: s.ep });
-  if (h < 0) yield* endpointDrop(k, s.ep);
+  if (h < 0) yield endpointDrop(k, s.ep);
   return h;
 }

@@ -20,13 +20,13 @@ export class ShmRegion {
 export function* shmCreate(k: Kernel, p: Process, size: number): Code<number> {
   if (!Number.isSafeInteger(size) || size < 1 || size > LIMITS.shmSize) return ERR.EINVAL;
   if (p.shmCount >= LIMITS.shmPerProcess) return ERR.EQUOTA;
-  const pa: number = yield* allocFrame(k);
+  const pa: number = yield allocFrame(k);
   if (pa < 0) return ERR.ENOMEM;
-  yield* zeroFrame(k, pa);
+  yield zeroFrame(k, pa);
   const r = new ShmRegion(k.nextShmId++, pa, size);
   const h = p.addHandle({ kind: 'shm', shm: r });
   if (h < 0) {
-    yield* freeFrame(k, pa);
+    yield freeFrame(k, pa);
     return h;
   }
   p.shmCount++;
@@ -47,13 +47,13 @@ export function* shmMap(k: Kernel, p: Process, r: ShmRegion, hint: number, flags
     yield compute(30);
     r.refs = n + 1;
   } else {
-    yield* acquire(k, k.ipcLock);
+    yield acquire(k, k.ipcLock);
     r.refs++;
-    yield* release(k, k.ipcLock);
+    yield release(k, k.ipcLock);
   }
-  const e: number = yield* mapUser(k, p, va, { pa: r.pa, kind: 'shm', shm: r }, true, false);
+  const e: number = yield mapUser(k, p, va, { pa: r.pa, kind: 'shm', shm: r }, true, false);
   if (e < 0) {
-    yield* shmDrop(k, r);
+    yield shmDrop(k, r);
     return e;
   }
   if (hint === 0) p.nextShmVa = va + 4096;
@@ -69,10 +69,10 @@ export function* shmDrop(k: Kernel, r: ShmRegion): Code<void> {
     r.refs = n - 1;
     last = r.refs === 0;
   } else {
-    yield* acquire(k, k.ipcLock);
+    yield acquire(k, k.ipcLock);
     r.refs--;
     last = r.refs === 0;
-    yield* release(k, k.ipcLock);
+    yield release(k, k.ipcLock);
   }
-  if (last) yield* freeFrame(k, r.pa);
+  if (last) yield freeFrame(k, r.pa);
 }

@@ -9,7 +9,7 @@ import { allocZeroedFrame } from './paging.ts';
 /** Returns the HHDM virtual address of a fresh zeroed, 4-byte-aligned word. */
 export function* allocWord(k: Kernel): Code<number> {
   if (k.wordHeapNext === 0 || k.wordHeapNext % 4096 === 0) {
-    const pa: number = yield* allocZeroedFrame(k);
+    const pa: number = yield allocZeroedFrame(k);
     k.wordHeapNext = k.p2v(pa);
   }
   const va = k.wordHeapNext;

@@ -16,7 +16,7 @@ export const IOAPIC_PHYS = 0xfec00000;
 export function* allocZeroedFrame(k: Kernel): Code<number> {
   yield compute(40); // allocator bookkeeping
   const pa = k.pmm.alloc();
-  if (pa < 0) return yield* panic(0x4d, 'out of physical memory');
+  if (pa < 0) return yield panic(0x4d, 'out of physical memory');
   yield repStos(k.p2v(pa), 4096, 0);
   return pa;
 }
@@ -42,7 +42,7 @@ export function* mapPage(k: Kernel, pml4: number, va: number, pa: number, flags:
     const lo: number = yield load32(ea);
     const hi: number = yield load32(ea + 4);
     if ((lo & PTE.P) === 0) {
-      const t: number = yield* allocZeroedFrame(k);
+      const t: number = yield allocZeroedFrame(k);
       yield store32(ea + 4, Math.floor(t / TWO_32));
       yield store32(ea, (t % TWO_32) | PTE.P | PTE.RW | (flags & PTE.US));
       table = t;
@@ -60,20 +60,20 @@ export function* mapPage(k: Kernel, pml4: number, va: number, pa: number, flags:
 
 /** Builds the kernel's page tables, turns on NXE and PGE, loads CR3; returns whether paging is on with the new tables. */
 export function* initPaging(k: Kernel): Code<boolean> {
-  const pml4: number = yield* allocZeroedFrame(k);
+  const pml4: number = yield allocZeroedFrame(k);
   let top = 0;
   for (const r of k.boot.memmap) top = Math.max(top, r.base + r.length);
   // The HHDM with 1 GiB pages (as Limine does on CPUs with pdpe1gb): one entry per GiB of RAM.
   top = Math.ceil(top / PAGE_1G) * PAGE_1G;
   for (let pa = 0; pa < top; pa += PAGE_1G) {
-    yield* mapPage(k, pml4, k.p2v(pa), pa, PTE.RW | PTE.G, true, PAGE_1G);
+    yield mapPage(k, pml4, k.p2v(pa), pa, PTE.RW | PTE.G, true, PAGE_1G);
   }
   const pages = k.image.size / 4096;
   for (let i = 0; i < pages; i++) {
-    yield* mapPage(k, pml4, k.boot.kernelVirtBase + i * 4096, k.boot.kernelPhysBase + i * 4096, PTE.G, false);
+    yield mapPage(k, pml4, k.boot.kernelVirtBase + i * 4096, k.boot.kernelPhysBase + i * 4096, PTE.G, false);
   }
   for (const mmio of [LAPIC_PHYS, IOAPIC_PHYS]) {
-    yield* mapPage(k, pml4, k.p2v(mmio), mmio, PTE.RW | PTE.PCD | PTE.PWT | PTE.G, true);
+    yield mapPage(k, pml4, k.p2v(mmio), mmio, PTE.RW | PTE.PCD | PTE.PWT | PTE.G, true);
   }
   const efer: number = yield rdmsr(Msr.EFER);
   yield wrmsr(Msr.EFER, efer | 0x800);

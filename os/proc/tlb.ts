@@ -13,30 +13,30 @@ import { kassert } from '../kassert.ts';
 
 export function* tlbShootdown(k: Kernel, va: number): Code<void> {
   if (k.cpus.length < 2 || k.tlbMutex === undefined || k.bug === 'missing-shootdown') return;
-  yield* mutexLock(k, k.tlbMutex);
-  const c: PerCpu = yield* pushOff(k);
+  yield mutexLock(k, k.tlbMutex);
+  const c: PerCpu = yield pushOff(k);
   const self = c.index;
-  yield* popOff(k);
+  yield popOff(k);
   const targets = k.cpus.filter((x) => x.online && x.index !== self);
   k.tlbVa = va;
   yield store32(k.tlbAcks, 0);
-  for (const t of targets) yield* sendIpi(k, t.lapicId, VEC_TLB);
+  for (const t of targets) yield sendIpi(k, t.lapicId, VEC_TLB);
   let acks = 0;
   for (let spins = 0; spins < 1_000_000; spins++) {
     acks = yield load32(k.tlbAcks);
     if (acks >= targets.length) break;
     yield pause();
   }
-  if (acks < targets.length) yield* kassert('stale-tlb', `TLB shootdown of ${va}: ${acks} of ${targets.length} CPUs acknowledged`);
+  if (acks < targets.length) yield kassert('stale-tlb', `TLB shootdown of ${va}: ${acks} of ${targets.length} CPUs acknowledged`);
   k.tlbShootdowns++;
-  yield* mutexUnlock(k, k.tlbMutex);
+  yield mutexUnlock(k, k.tlbMutex);
 }
 
 /** The shootdown IPI handler. */
 export function* tlbIpi(k: Kernel): Code<void> {
   yield invlpg(k.tlbVa);
   yield fetchAdd(k.tlbAcks, 1);
-  const c: PerCpu = yield* mycpu(k);
+  const c: PerCpu = yield mycpu(k);
   void c;
-  yield* lapicEoi(k);
+  yield lapicEoi(k);
 }

@@ -29,24 +29,24 @@ export function* guardedCopy(t: Thread, dst: number, src: number, len: number): 
 /** Copies `len` bytes between kernel and user memory; `userVa` is the user side. 0 or EFAULT. */
 function* copyUser(k: Kernel, dst: number, src: number, len: number, userVa: number): Code<number> {
   if (!userRange(userVa, len)) return ERR.EFAULT;
-  const t: Thread = yield* mythread(k);
-  return (yield* guardedCopy(t, dst, src, len)) ? 0 : ERR.EFAULT;
+  const t: Thread = yield mythread(k);
+  return (yield guardedCopy(t, dst, src, len)) ? 0 : ERR.EFAULT;
 }
 
 /** Copies `len` bytes from user `src` to kernel virtual `dst`; 0 or EFAULT. */
 export function* copyIn(k: Kernel, dst: number, src: number, len: number): Code<number> {
-  return yield* copyUser(k, dst, src, len, src);
+  return yield copyUser(k, dst, src, len, src);
 }
 
 /** Copies `len` bytes from kernel `src` to user `dst`; 0 or EFAULT. */
 export function* copyOut(k: Kernel, dst: number, src: number, len: number): Code<number> {
-  return yield* copyUser(k, dst, src, len, dst);
+  return yield copyUser(k, dst, src, len, dst);
 }
 
 /** Reads a user string of `len` bytes (Latin-1); a number (EFAULT) on a bad pointer. */
 export function* readUserString(k: Kernel, va: number, len: number): Code<string | number> {
   if (!userRange(va, len)) return ERR.EFAULT;
-  const t: Thread = yield* mythread(k);
+  const t: Thread = yield mythread(k);
   let s = '';
   t.uaccess = true;
   for (let i = 0; i < len; i++) {

@@ -25,17 +25,17 @@ export class Mutex {
 }
 
 export function* newMutex(k: Kernel, name: string): Code<Mutex> {
-  return new Mutex(name, yield* newSpinlock(k, `${name}.lk`));
+  return new Mutex(name, yield newSpinlock(k, `${name}.lk`));
 }
 
 export function* mutexLock(k: Kernel, m: Mutex): Code<void> {
-  const t: Thread = yield* mythread(k);
-  if (m.owner === t) yield* kassert('recursive-acquire', `mutex ${m.name} locked again by ${t.name}`);
+  const t: Thread = yield mythread(k);
+  if (m.owner === t) yield kassert('recursive-acquire', `mutex ${m.name} locked again by ${t.name}`);
   for (const h of t.heldMutexes) {
     const p = k.lockdep.addEdge((h as Mutex).name, m.name);
-    if (p !== null) yield* kassert(p.name, p.detail);
+    if (p !== null) yield kassert(p.name, p.detail);
   }
-  yield* acquire(k, m.lk);
+  yield acquire(k, m.lk);
   if (m.owner === null) m.owner = t;
   else {
     m.contended++;
@@ -44,29 +44,29 @@ export function* mutexLock(k: Kernel, m: Mutex): Code<void> {
       // BUG: drops lk, then sleeps without re-checking: an unlock that hands
       // the mutex to t in between finds t still running, its wakeup is lost,
       // and t sleeps forever while owning the mutex.
-      yield* release(k, m.lk);
-      do yield* sleep(k, t, null);
+      yield release(k, m.lk);
+      do yield sleep(k, t, null);
       while (m.owner !== t);
-      yield* acquire(k, m.lk);
+      yield acquire(k, m.lk);
     } else {
-      while (m.owner !== t) yield* sleep(k, t, m.lk);
+      while (m.owner !== t) yield sleep(k, t, m.lk);
     }
   }
-  yield* release(k, m.lk);
+  yield release(k, m.lk);
   t.heldMutexes.push(m);
 }
 
 export function* mutexUnlock(k: Kernel, m: Mutex): Code<void> {
-  const t: Thread = yield* mythread(k);
-  yield* acquire(k, m.lk);
-  if (m.owner !== t) yield* kassert('release-non-owner', `mutex ${m.name} unlocked by ${t.name}, owner ${m.owner?.name ?? 'none'}`);
+  const t: Thread = yield mythread(k);
+  yield acquire(k, m.lk);
+  if (m.owner !== t) yield kassert('release-non-owner', `mutex ${m.name} unlocked by ${t.name}, owner ${m.owner?.name ?? 'none'}`);
   const i = t.heldMutexes.lastIndexOf(m);
   if (i >= 0) t.heldMutexes.splice(i, 1);
   const next = m.waiters.shift() ?? null;
   m.owner = next;
   if (next !== null) {
     m.handoffs++;
-    yield* wakeup(k, next);
+    yield wakeup(k, next);
   }
-  yield* release(k, m.lk);
+  yield release(k, m.lk);
 }

@@ -23,7 +23,7 @@ export class Spinlock {
 }
 
 export function* newSpinlock(k: Kernel, name: string): Code<Spinlock> {
-  return new Spinlock(name, yield* allocWord(k));
+  return new Spinlock(name, yield allocWord(k));
 }
 
 /** This CPU's per-CPU data (stable only while interrupts are off). */
@@ -57,8 +57,8 @@ export function* pushOff(k: Kernel): Code<PerCpu> {
 export function* popOff(k: Kernel): Code<void> {
   const flags: number = yield pushf();
   const c = k.cpus[(yield rdgsbase()) as number];
-  if ((flags & 0x200) !== 0) yield* kassert('sched-invariant', 'pop_off with interrupts enabled');
-  if (c.noff < 1) yield* kassert('sched-invariant', 'pop_off without push_off');
+  if ((flags & 0x200) !== 0) yield kassert('sched-invariant', 'pop_off with interrupts enabled');
+  if (c.noff < 1) yield kassert('sched-invariant', 'pop_off without push_off');
   c.noff--;
   if (c.noff === 0 && c.intena) yield sti();
 }
@@ -70,8 +70,8 @@ export function holdingOn(c: PerCpu, lk: Spinlock): boolean {
 
 /** Acquires `lk`, disabling interrupts first (spin_lock_irqsave). */
 export function* acquire(k: Kernel, lk: Spinlock): Code<void> {
-  const c: PerCpu = yield* pushOff(k);
-  yield* spinOn(k, c, lk, false);
+  const c: PerCpu = yield pushOff(k);
+  yield spinOn(k, c, lk, false);
 }
 
 /**
@@ -82,13 +82,13 @@ export function* acquire(k: Kernel, lk: Spinlock): Code<void> {
 export function* acquireNoIrqsave(k: Kernel, lk: Spinlock): Code<void> {
   const flags: number = yield pushf();
   const c = k.cpus[(yield rdgsbase()) as number];
-  yield* spinOn(k, c, lk, (flags & 0x200) !== 0);
+  yield spinOn(k, c, lk, (flags & 0x200) !== 0);
 }
 
 function* spinOn(k: Kernel, c: PerCpu, lk: Spinlock, irqsOn: boolean): Code<void> {
-  if (holdingOn(c, lk)) yield* kassert('recursive-acquire', `${lk.name} acquired again on CPU ${c.index} by ${c.current.name}`);
+  if (holdingOn(c, lk)) yield kassert('recursive-acquire', `${lk.name} acquired again on CPU ${c.index} by ${c.current.name}`);
   const problem = k.lockdep.onAcquire(c, lk, irqsOn);
-  if (problem !== null) yield* kassert(problem.name, problem.detail);
+  if (problem !== null) yield kassert(problem.name, problem.detail);
   for (;;) {
     const old: number = yield xchg(lk.addr, 1);
     if (old === 0) break;
@@ -102,14 +102,14 @@ function* spinOn(k: Kernel, c: PerCpu, lk: Spinlock, irqsOn: boolean): Code<void
 
 /** Releases `lk` and pops the interrupt state pushed by acquire. */
 export function* release(k: Kernel, lk: Spinlock): Code<void> {
-  yield* releaseNoIrqrestore(k, lk);
-  yield* popOff(k);
+  yield releaseNoIrqrestore(k, lk);
+  yield popOff(k);
 }
 
 /** Releases a lock taken with acquireNoIrqsave. */
 export function* releaseNoIrqrestore(k: Kernel, lk: Spinlock): Code<void> {
   const c = k.cpus[(yield rdgsbase()) as number];
-  if (!holdingOn(c, lk)) yield* kassert('release-non-owner', `${lk.name} released on CPU ${c.index} by ${c.current.name}, held by CPU ${lk.cpu}`);
+  if (!holdingOn(c, lk)) yield kassert('release-non-owner', `${lk.name} released on CPU ${c.index} by ${c.current.name}, held by CPU ${lk.cpu}`);
   const i = c.held.lastIndexOf(lk);
   c.held.splice(i, 1);
   lk.cpu = -1;

@@ -21,24 +21,24 @@ export function* syscall(k: Kernel, tf: TrapFrame): Code<void> {
   if (regs === null) return;
   yield sti();
   yield compute(40); // entry stub, register save, dispatch
-  const t: Thread = yield* mythread(k);
+  const t: Thread = yield mythread(k);
   const p = procOf(t);
   const num = regs.rax;
   k.syscallCounts[num] = (k.syscallCounts[num] ?? 0) + 1;
   let r: number;
   if (p === null) r = ERR.ENOSYS;
-  else r = yield* dispatch(k, t, p, num, regs.rdi, regs.rsi, regs.rdx, regs.r10);
+  else r = yield dispatch(k, t, p, num, regs.rdi, regs.rsi, regs.rdx, regs.r10);
   regs.rax = r;
-  if (t.killed) yield* exitUserThread(k, t, -1);
+  if (t.killed) yield exitUserThread(k, t, -1);
 }
 
 function* dispatch(k: Kernel, t: Thread, p: Process, num: number, a: number, b: number, c: number, d: number): Code<number> {
   switch (num) {
     case SYS.debug_write: {
       if (!Number.isSafeInteger(b) || b < 0 || b > LIMITS.maxDebugWrite) return ERR.EINVAL;
-      const s: string | number = yield* readUserString(k, a, b);
+      const s: string | number = yield readUserString(k, a, b);
       if (typeof s === 'number') return s;
-      yield* kprint(k, s);
+      yield kprint(k, s);
       return b;
     }
     case SYS.thread_spawn: {
@@ -46,36 +46,36 @@ function* dispatch(k: Kernel, t: Thread, p: Process, num: number, a: number, b: 
       const n = p.threadsCreated;
       const stackPage = USER.stackPage - (n % 64) * USER.threadStackStride - USER.threadStackStride;
       if (p.threads.length >= LIMITS.threadsPerProcess) return ERR.EQUOTA;
-      const pa: number = yield* allocFrame(k);
+      const pa: number = yield allocFrame(k);
       if (pa < 0) return ERR.ENOMEM;
-      yield* zeroFrame(k, pa);
-      const e: number = yield* mapUser(k, p, stackPage, { pa, kind: 'stack' }, true, false);
+      yield zeroFrame(k, pa);
+      const e: number = yield mapUser(k, p, stackPage, { pa, kind: 'stack' }, true, false);
       if (e < 0) {
-        yield* freeFrame(k, pa);
+        yield freeFrame(k, pa);
         return e;
       }
-      const th: Thread | number = yield* startUserThread(k, p, a, stackPage + 4096, b, stackPage);
+      const th: Thread | number = yield startUserThread(k, p, a, stackPage + 4096, b, stackPage);
       if (typeof th === 'number') {
-        yield* unmapUser(k, p, stackPage);
-        yield* freeFrame(k, pa);
+        yield unmapUser(k, p, stackPage);
+        yield freeFrame(k, pa);
         return th;
       }
       return th.tid;
     }
     case SYS.thread_exit:
-      return yield* exitUserThread(k, t, 0);
+      return yield exitUserThread(k, t, 0);
     case SYS.yield:
-      yield* yieldCpu(k);
+      yield yieldCpu(k);
       return 0;
     case SYS.vm_map: {
       if (b !== 4096 || !Number.isSafeInteger(a) || a % 4096 !== 0 || a < USER.mapLow || a + 4096 > USER.top) return ERR.EINVAL;
       if (p.pages.has(a)) return ERR.EEXIST;
-      const pa: number = yield* allocFrame(k);
+      const pa: number = yield allocFrame(k);
       if (pa < 0) return ERR.ENOMEM;
-      yield* zeroFrame(k, pa);
-      const e: number = yield* mapUser(k, p, a, { pa, kind: 'anon' }, true, false);
+      yield zeroFrame(k, pa);
+      const e: number = yield mapUser(k, p, a, { pa, kind: 'anon' }, true, false);
       if (e < 0) {
-        yield* freeFrame(k, pa);
+        yield freeFrame(k, pa);
         return e;
       }
       return 0;
@@ -85,72 +85,72 @@ function* dispatch(k: Kernel, t: Thread, p: Process, num: number, a: number, b: 
       const page = p.pages.get(a);
       if (page === undefined) return ERR.EINVAL;
       if (page.kind === 'code' || page.kind === 'stack') return ERR.EINVAL;
-      yield* unmapUser(k, p, a);
-      if (page.kind === 'anon') yield* freeFrame(k, page.pa);
-      else if (page.shm !== undefined) yield* shmDrop(k, page.shm);
+      yield unmapUser(k, p, a);
+      if (page.kind === 'anon') yield freeFrame(k, page.pa);
+      else if (page.shm !== undefined) yield shmDrop(k, page.shm);
       return 0;
     }
     case SYS.shm_create:
-      return yield* shmCreate(k, p, a);
+      return yield shmCreate(k, p, a);
     case SYS.shm_map: {
       const h = p.handle(a);
       if (h === null || h.kind !== 'shm') return ERR.EBADH;
-      return yield* shmMap(k, p, h.shm, b, c);
+      return yield shmMap(k, p, h.shm, b, c);
     }
     case SYS.ipc_send: {
       const h = p.handle(a);
       if (h === null || h.kind !== 'endpoint') return ERR.EBADH;
-      return yield* endpointSend(k, t, h.ep, b, c, d);
+      return yield endpointSend(k, t, h.ep, b, c, d);
     }
     case SYS.ipc_recv: {
       const h = p.handle(a);
       if (h === null || h.kind !== 'endpoint') return ERR.EBADH;
-      return yield* endpointRecv(k, t, h.ep, b, c);
+      return yield endpointRecv(k, t, h.ep, b, c);
     }
     case SYS.time_now: {
       // BUG (irq-spinlock): stats is also taken by the timer interrupt, so it needs the irqsave form.
-      if (k.bug === 'irq-spinlock') yield* acquireNoIrqsave(k, k.statsLock);
-      else yield* acquire(k, k.statsLock);
+      if (k.bug === 'irq-spinlock') yield acquireNoIrqsave(k, k.statsLock);
+      else yield acquire(k, k.statsLock);
       const v = k.statTicks;
       yield compute(20);
-      if (k.bug === 'irq-spinlock') yield* releaseNoIrqrestore(k, k.statsLock);
-      else yield* release(k, k.statsLock);
+      if (k.bug === 'irq-spinlock') yield releaseNoIrqrestore(k, k.statsLock);
+      else yield release(k, k.statsLock);
       return v;
     }
     case SYS.svc_register: {
       if (!Number.isSafeInteger(b) || b < 1 || b > LIMITS.maxServiceName) return ERR.EINVAL;
-      const name: string | number = yield* readUserString(k, a, b);
+      const name: string | number = yield readUserString(k, a, b);
       if (typeof name === 'number') return name;
-      return yield* svcRegister(k, p, name, c);
+      return yield svcRegister(k, p, name, c);
     }
     case SYS.svc_lookup: {
       if (!Number.isSafeInteger(b) || b < 1 || b > LIMITS.maxServiceName) return ERR.EINVAL;
-      const name: string | number = yield* readUserString(k, a, b);
+      const name: string | number = yield readUserString(k, a, b);
       if (typeof name === 'number') return name;
-      return yield* svcLookup(k, p, name);
+      return yield svcLookup(k, p, name);
     }
     case SYS.blk_read:
     case SYS.blk_write:
-      return k.blkSyscall === null ? ERR.ENODEV : yield* k.blkSyscall(k, t, num, a, b, c);
+      return k.blkSyscall === null ? ERR.ENODEV : yield k.blkSyscall(k, t, num, a, b, c);
     case SYS.net_send:
     case SYS.net_recv:
       return ERR.ENODEV;
     case SYS.ipc_endpoint_create:
-      return yield* endpointCreate(k, p);
+      return yield endpointCreate(k, p);
     case SYS.spawn: {
       if (!Number.isSafeInteger(b) || b < 1 || b > 24) return ERR.EINVAL;
-      const name: string | number = yield* readUserString(k, a, b);
+      const name: string | number = yield readUserString(k, a, b);
       if (typeof name === 'number') return name;
-      const child: Process | number = yield* createProcess(k, name, p, c);
+      const child: Process | number = yield createProcess(k, name, p, c);
       return typeof child === 'number' ? child : child.pid;
     }
     case SYS.exit:
       if (p.exitRequested === null) p.exitRequested = a;
       t.killed = true;
-      yield* killOthers(k, p, t);
-      return yield* exitUserThread(k, t, a);
+      yield killOthers(k, p, t);
+      return yield exitUserThread(k, t, a);
     case SYS.wait:
-      return yield* waitChild(k, p, a);
+      return yield waitChild(k, p, a);
     case SYS.getpid:
       return p.pid;
     case SYS.handle_close: {
@@ -158,7 +158,7 @@ function* dispatch(k: Kernel, t: Thread, p: Process, num: number, a: number, b: 
       if (h === null) return ERR.EBADH;
       p.handles[a] = null;
       if (h.kind === 'shm') p.shmCount = Math.max(0, p.shmCount - 1);
-      yield* releaseHandleObj(k, h);
+      yield releaseHandleObj(k, h);
       return 0;
     }
     default:
@@ -168,6 +168,6 @@ function* dispatch(k: Kernel, t: Thread, p: Process, num: number, a: number, b: 
 
 /** exit(): the other threads of the process are killed too. */
 function* killOthers(k: Kernel, p: Process, self: Thread): Code<void> {
-  yield* killProcess(k, p);
+  yield killProcess(k, p);
   self.killed = true;
 }

@@ -32,10 +32,10 @@ export function* writeGate(idtVa: number, vector: number, handlerVa: number, dpl
 
 /** Allocates the IDT page, fills the installed gates with the kernel's stubs (`isr<N>`), and loads IDTR. */
 export function* initIdt(k: Kernel): Code<void> {
-  const pa: number = yield* allocZeroedFrame(k);
+  const pa: number = yield allocZeroedFrame(k);
   const va = k.p2v(pa);
   for (const v of INSTALLED_VECTORS) {
-    yield* writeGate(va, v, k.sym(`isr${v}`), v === SYSCALL_VECTOR ? 3 : 0, GATE_INTERRUPT);
+    yield writeGate(va, v, k.sym(`isr${v}`), v === SYSCALL_VECTOR ? 3 : 0, GATE_INTERRUPT);
   }
   yield lidt(va, 256 * 16 - 1);
   k.idtVa = va;

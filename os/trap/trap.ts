@@ -29,27 +29,27 @@ export type IrqHandler = (k: Kernel, tf: TrapFrame) => Code<void>;
 export function* trap(k: Kernel, tf: TrapFrame): Code<void> {
   const v = tf.vector;
   if (tf.kind === TrapKind.External) {
-    const c: PerCpu | undefined = k.cpus.length > 0 ? yield* mycpu(k) : undefined;
+    const c: PerCpu | undefined = k.cpus.length > 0 ? yield mycpu(k) : undefined;
     const t = c?.current;
     if (t) t.irqDepth++;
-    yield* interrupt(k, tf);
+    yield interrupt(k, tf);
     if (t) t.irqDepth--;
     // Returning to user mode: a killed thread exits here instead.
-    if (tf.cpl === 3 && t !== undefined && t.killed) yield* exitUserThread(k, t, -1);
+    if (tf.cpl === 3 && t !== undefined && t.killed) yield exitUserThread(k, t, -1);
     return;
   }
   if (v === SYSCALL_VECTOR && tf.kind === TrapKind.Software) {
-    yield* syscall(k, tf);
+    yield syscall(k, tf);
     return;
   }
   if (tf.cpl === 3 && v < 32) {
     // A user fault kills only that process.
-    const t: Thread = yield* mythread(k);
+    const t: Thread = yield mythread(k);
     const cr2: number = v === 14 ? yield readCr(2) : 0;
-    yield* userFault(k, t, `${VECTOR_NAMES[v] ?? `vector ${v}`}${v === 14 ? ` addr=${hex(cr2)}` : ''} err=${hex(tf.errorCode)}`);
+    yield userFault(k, t, `${VECTOR_NAMES[v] ?? `vector ${v}`}${v === 14 ? ` addr=${hex(cr2)}` : ''} err=${hex(tf.errorCode)}`);
   }
   if (v === 14 && tf.cpl === 0 && k.cpus.length > 0) {
-    const t: Thread = yield* mythread(k);
+    const t: Thread = yield mythread(k);
     if (t.uaccess) {
       // A user-memory copy faulted: abandon the copy op; it returns FAULTED (the caller's EFAULT).
       tf.fixup = FAULTED;
@@ -57,58 +57,58 @@ export function* trap(k: Kernel, tf: TrapFrame): Code<void> {
     }
   }
   if (v === 3) {
-    yield* uartWrite('TRAP: ok\n');
+    yield uartWrite('TRAP: ok\n');
     return;
   }
   if (v === 14) {
     const cr2: number = yield readCr(2);
-    yield* uartWrite(`PF: addr=${hex(cr2)} err=${hex(tf.errorCode)}\n`);
-    if (k.opts.pfTest && tf.cpl === 0) yield* haltOk();
-    yield* panic(v, `page fault in kernel mode at ${hex(cr2)} (${tf.from})`);
+    yield uartWrite(`PF: addr=${hex(cr2)} err=${hex(tf.errorCode)}\n`);
+    if (k.opts.pfTest && tf.cpl === 0) yield haltOk();
+    yield panic(v, `page fault in kernel mode at ${hex(cr2)} (${tf.from})`);
   }
   if (v < 32) {
-    yield* uartWrite(`TRAP: vector=${v} ${VECTOR_NAMES[v] ?? ''} err=${hex(tf.errorCode)} from=${tf.from}\n`);
-    yield* panic(v, `unexpected exception ${VECTOR_NAMES[v] ?? v} in kernel mode`);
+    yield uartWrite(`TRAP: vector=${v} ${VECTOR_NAMES[v] ?? ''} err=${hex(tf.errorCode)} from=${tf.from}\n`);
+    yield panic(v, `unexpected exception ${VECTOR_NAMES[v] ?? v} in kernel mode`);
   }
-  yield* panic(0xff, `unexpected software interrupt ${v}`);
+  yield panic(0xff, `unexpected software interrupt ${v}`);
 }
 
 function* interrupt(k: Kernel, tf: TrapFrame): Code<void> {
   const v = tf.vector;
   switch (v) {
     case VEC_TIMER: {
-      yield* lapicEoi(k);
-      yield* timerTick(k);
+      yield lapicEoi(k);
+      yield timerTick(k);
       return;
     }
     case VEC_RESCHED:
-      yield* lapicEoi(k);
+      yield lapicEoi(k);
       return; // the idle loop (or the return path) finds the new work
     case VEC_SPURIOUS:
       return; // no EOI for the spurious vector
     case VEC_TLB:
-      yield* tlbIpi(k);
+      yield tlbIpi(k);
       return;
     case IRQ_BASE: {
       // PIT IRQ 0: end of the LAPIC timer calibration window.
       if (k.calibrating) {
-        const cur: number = yield* lapicTimerCurrent(k);
+        const cur: number = yield lapicTimerCurrent(k);
         const per10ms = 0xffffffff - cur;
         k.lapicTicksPerTick = Math.max(1, Math.round((per10ms * 100) / k.hz));
         k.calibrating = false;
-        yield* ioapicRoute(k, 0, 0, true);
+        yield ioapicRoute(k, 0, 0, true);
       }
-      yield* lapicEoi(k);
+      yield lapicEoi(k);
       return;
     }
     default: {
       const h = k.irqHandlers.get(v);
       if (h !== undefined) {
-        yield* h(k, tf);
+        yield h(k, tf);
         return;
       }
-      yield* lapicEoi(k);
-      yield* kprint(k, `IRQ: unexpected vector ${v}\n`);
+      yield lapicEoi(k);
+      yield kprint(k, `IRQ: unexpected vector ${v}\n`);
     }
   }
 }

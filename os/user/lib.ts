@@ -35,24 +35,24 @@ export function* print(s: string, buf = SCRATCH): Code<number> {
   let last = 0;
   for (let off = 0; off < s.length; off += 256) {
     const chunk = s.slice(off, off + 256);
-    yield* putStr(buf, chunk);
-    last = yield* sys(SYS.debug_write, buf, chunk.length);
+    yield putStr(buf, chunk);
+    last = yield sys(SYS.debug_write, buf, chunk.length);
     if (last < 0) return last;
   }
   return last;
 }
 
 export function* exit(code: number): Code<never> {
-  yield* sys(SYS.exit, code);
-  for (;;) yield* sys(SYS.exit, code);
+  yield sys(SYS.exit, code);
+  for (;;) yield sys(SYS.exit, code);
 }
 
 /** Spawns program `name` (copied to scratch at `buf`) with argument `arg`; returns the pid or an error. */
 export function* spawn(name: string, arg = 0, buf = SCRATCH + 0x800): Code<number> {
-  yield* putStr(buf, name);
-  return yield* sys(SYS.spawn, buf, name.length, arg);
+  yield putStr(buf, name);
+  return yield sys(SYS.spawn, buf, name.length, arg);
 }
 
 export function* wait(pid: number): Code<number> {
-  return yield* sys(SYS.wait, pid);
+  return yield sys(SYS.wait, pid);
 }

@@ -74,7 +74,10 @@ const CONTRIBUTORY = new Set([0, 10, 11, 12, 13]);
 /** Vectors that push an error code (SDM table 6-1). */
 const HAS_ERROR_CODE = new Set([8, 10, 11, 12, 13, 14, 17]);
 
-export const FrameKind = { Base: 0, Trap: 1, User: 2 } as const;
+export const FrameKind = { Base: 0, Trap: 1, User: 2, Call: 3 } as const;
+
+/** Frames on one stack (calls included) before the simulator calls it runaway recursion. */
+const CALL_DEPTH_LIMIT = 4096;
 export const TrapKind = { Exception: 0, External: 1, Software: 2 } as const;
 
 /** What an interrupt or exception handler receives (the hardware-pushed frame plus what the stub saved). */
@@ -133,6 +136,8 @@ export class Stack {
   readonly frames: Frame[] = [];
   /** CPU currently running this stack, or -1. */
   cpu = -1;
+  /** Interrupt/exception frames on this stack (nesting depth; calls do not count). */
+  trapDepth = 0;
   /** The kernel's object for this thread (opaque to the machine). */
   owner: unknown = null;
 
@@ -291,24 +296,43 @@ export class Cpu {
       }
       this.inCompute = false;
       let op: OpRec;
-      if (f.retry !== null) {
-        op = f.retry;
-        f.retry = null;
+      let cur = f;
+      if (cur.retry !== null) {
+        op = cur.retry;
+        cur.retry = null;
       } else {
-        if (f.gen === null && !this.fetchEntry(f)) continue;
-        const r = f.gen!.next(f.resume);
-        f.resume = undefined;
+        if (cur.gen === null && !this.fetchEntry(cur)) continue;
+        let r = cur.gen!.next(cur.resume);
+        cur.resume = undefined;
+        // Calls: a frame may yield a generator (`yield sub()`), which runs as a call frame on top
+        // of it and hands its return value back: resuming the innermost frame stays O(1) however
+        // deep the call chain (yield* would resume every level for every op). Same op boundaries.
+        for (;;) {
+          if (r.done === true) {
+            if (cur.kind !== FrameKind.Call) break;
+            st.frames.pop();
+            cur = st.frames[st.frames.length - 1];
+            r = cur.gen!.next(r.value);
+            continue;
+          }
+          const v = r.value as OpRec | Code;
+          if (v != null && typeof (v as OpRec).k === 'number') break;
+          if (v == null || typeof (v as Code).next !== 'function') {
+            throw new SimulatorError(`frame ${cur.name} on CPU ${this.index} yielded ${describe(v)}, which is not an op`);
+          }
+          if (st.frames.length >= CALL_DEPTH_LIMIT) throw new SimulatorError(`frame ${cur.name} on CPU ${this.index}: call depth over ${CALL_DEPTH_LIMIT} (runaway recursion in guest code)`);
+          cur = new Frame(cur.name, cur.cpl, FrameKind.Call, v as Code, null);
+          st.frames.push(cur);
+          r = cur.gen!.next(undefined);
+        }
         if (r.done === true) {
-          this.frameReturned(f);
+          this.frameReturned(cur);
           continue;
         }
-        op = r.value;
-        if (op == null || typeof op.k !== 'number') {
-          throw new SimulatorError(`frame ${f.name} on CPU ${this.index} yielded ${describe(op)}, which is not an op`);
-        }
+        op = r.value as OpRec;
       }
       this.ops++;
-      this.exec(f, op);
+      this.exec(cur, op);
     } while (this.time < limit && this.time < host.nextEventTime());
   }
 
@@ -369,6 +393,10 @@ export class Cpu {
         return;
       case Op.Out:
         if (user) return this.raise(f, op, 13, 0);
+        if (op.a === this.host.ports.freePort) {
+          this.host.ports.write(op.a, op.b, op.c, this.index); // paravirtual trace port: no cost, no decision (trace-port.ts)
+          return;
+        }
         this.time += costs.portIo + this.jitter();
         this.host.ports.write(op.a, op.b, op.c, this.index);
         return;
@@ -446,7 +474,7 @@ export class Cpu {
         return;
       case Op.EnterUser:
         if (user) return this.raise(f, op, 13, 0);
-        if (this.stack.frames.length >= this.host.maxFrameDepth) return this.raise(f, op, 8, 0);
+        if (this.stack.trapDepth >= this.host.maxFrameDepth) return this.raise(f, op, 8, 0);
         this.stack.frames.push(new Frame(`user@${hexVa(op.a)}`, 3, FrameKind.User, null, null, op.a, op.c, op.b));
         this.IF = true; // IRETQ to user mode loads RFLAGS with IF set
         this.time += costs.iret;
@@ -779,6 +807,7 @@ export class Cpu {
     const st = this.stack;
     if (st.top !== f) throw new SimulatorError(`iret from ${f.name}, which is not the innermost frame`);
     st.frames.pop();
+    st.trapDepth--;
     const tf = f.trap!;
     this.IF = tf.savedIF;
     if (tf.regs !== null && tf.kind === TrapKind.Software) st.top.resume = tf.regs.rax;
@@ -804,8 +833,8 @@ export class Cpu {
   deliver(vector: number, errorCode: number, kind: number, regs: SyscallRegs | null, intOp: OpRec | null = null): void {
     const f = this.stack.top;
     const gate = this.readGate(vector, kind === TrapKind.Software && f.cpl === 3);
-    if ('fault' in gate || this.stack.frames.length >= this.host.maxFrameDepth) {
-      const g = 'fault' in gate ? gate : { fault: Vec.DF, code: 0, msg: `kernel stack overflow (${this.stack.frames.length} frames)` };
+    if ('fault' in gate || this.stack.trapDepth >= this.host.maxFrameDepth) {
+      const g = 'fault' in gate ? gate : { fault: Vec.DF, code: 0, msg: `kernel stack overflow (${this.stack.trapDepth} nested interrupt frames)` };
       if (vector === Vec.DF) {
         this.host.tripleFault(this, `fault while delivering #DF: ${g.msg}`);
         return;
@@ -838,6 +867,7 @@ export class Cpu {
     };
     if (!gate.trapGate) this.IF = false;
     this.stack.frames.push(new Frame(gate.entry.name, 0, FrameKind.Trap, gate.entry.fn(tf), tf));
+    this.stack.trapDepth++;
     this.time += this.host.costs.intDelivery;
     this.host.hash.add(kind === TrapKind.External ? HashKind.Interrupt : HashKind.Exception, this.time, vector | (this.index << 8), errorCode);
     this.host.onTrap(this, tf, gate.entry.name);

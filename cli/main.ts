@@ -7,6 +7,7 @@ import { registerList } from './commands/list.ts';
 import { registerRun } from './commands/run.ts';
 import { registerFuzz } from './commands/fuzz.ts';
 import { registerReplay } from './commands/replay.ts';
+import { registerReport } from './commands/report.ts';
 import { UsageError } from './errors.ts';
 
 export function buildProgram(): Command {
@@ -20,6 +21,7 @@ export function buildProgram(): Command {
   registerRun(program);
   registerFuzz(program);
   registerReplay(program);
+  registerReport(program);
   return program;
 }
 

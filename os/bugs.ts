@@ -79,6 +79,13 @@ export const BUGS: readonly PlantedBug[] = [
     scenario: 'shm-share',
     cpus: 2,
   },
+  {
+    name: 'blk-missed-irq',
+    where: 'os/drivers/virtio_blk.ts submitAndWait',
+    description: "check-then-sleep on a block request's completion: the waiter drops the device lock, tests done, then sleeps, so a completion interrupt in between wakes nobody (the original Rugo's missed-interrupt race)",
+    scenario: 'stress-blk',
+    cpus: 2,
+  },
 ];
 
 export function bugNames(): string[] {

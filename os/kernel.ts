@@ -32,6 +32,7 @@ import { apMain, startAps, AP_ENTRY } from './smp.ts';
 import { KTESTS } from './ktests/kthreads.ts';
 import { bugNames } from './bugs.ts';
 import { kprint } from './console.ts';
+import { blkInit } from './drivers/virtio_blk.ts';
 
 export const KERNEL_ENTRY = 'kmain';
 /** An address the kernel never maps (pf_test writes there). */
@@ -63,6 +64,7 @@ function* kmain(k: Kernel, handoffVa: number): Code<void> {
   yield* initScheduler(k);
   yield* initTimer(k);
   yield* startAps(k);
+  if (k.opts.values.has('blk')) yield* blkInit(k); // virtio-blk: prints BLK: found virtio-blk / BLK: init failed
   const failalloc = k.opts.values.get('failalloc');
   if (failalloc !== undefined) {
     const at = failalloc.split(',').map(Number).filter((n) => Number.isInteger(n) && n > 0);

@@ -150,6 +150,8 @@ export class Kernel {
   tlbVa = 0;
   tlbAcks = 0;
   tlbShootdowns = 0;
+  /** Scheduler events for the paravirtual trace port (sim/x86/trace-port.ts), queued by makeRunnable and written out by traceFlush; guarded by schedLock. */
+  readonly traceLog: number[] = [];
   /** Syscalls taken, by number. */
   readonly syscallCounts: Record<number, number> = {};
   /** Block syscall implementation, installed by the block driver (null: no device, ENODEV). */

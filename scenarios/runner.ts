@@ -4,6 +4,9 @@
 import { Machine, DEFAULT_MACHINE, type RunResult, type StopReason } from '../sim/machine.ts';
 import { RandomSource, ReplaySource, NominalSource, type Decision, type DecisionSource } from '../sim/decisions.ts';
 import { ChromeTraceWriter, type TraceSink } from '../sim/chrome-trace.ts';
+import { RunMetrics } from '../sim/metrics.ts';
+import { combineObservers } from '../sim/observer.ts';
+import { SYSCALL_NAMES } from '../os/syscall/abi.ts';
 import { createKernel, KERNEL_ENTRY } from '../os/kernel.ts';
 import { IMAGES } from '../os/user/programs.ts';
 import type { BootModule } from '../sim/x86/boot.ts';
@@ -11,6 +14,9 @@ import type { BootModule } from '../sim/x86/boot.ts';
 /** Every user program as a boot module /user/<name> (images are stateless, so shared by all machines). */
 const USER_MODULES: BootModule[] = Object.entries(IMAGES).map(([name, image]) => ({ path: `/user/${name}`, cmdline: '', image }));
 import { checkMarkers, type MarkerCheck, type Scenario } from './scenario.ts';
+import { diskConfigFor } from './disk.ts';
+import type { DiskImage } from '../sim/virtio/disk.ts';
+import type { BlkStats } from '../sim/virtio/blk.ts';
 
 export type Strategy = 'random' | 'nominal' | 'replay';
 
@@ -33,6 +39,21 @@ export interface RunOptions {
   onSerialByte?: (byte: number) => void;
   /** Writes a Chrome trace to this sink. */
   traceSink?: TraceSink;
+  /** Keep run metrics (counters, cycle histograms); default true. They never change the run. */
+  metrics?: boolean;
+  /** Also record the metrics timeline (run, halt and wait intervals) for report charts. */
+  timeline?: boolean;
+  /** A disk image to use instead of the one the scenario creates (`--disk FILE`); the run writes it in place. */
+  disk?: DiskImage;
+}
+
+/** The virtio-blk device after a run (null without a disk). */
+export interface BlkReport {
+  /** The image as the run left it (save it with `--save-disk`). */
+  readonly image: DiskImage;
+  readonly stats: BlkStats;
+  /** End-of-run audit: lost completions or interrupts, contract violations (empty when clean). */
+  readonly audit: readonly string[];
 }
 
 export type Verdict = 'pass' | 'fail';
@@ -54,6 +75,10 @@ export interface ScenarioResult {
   readonly wallMs: number;
   readonly markers: MarkerCheck;
   readonly run: RunResult;
+  /** Run metrics (null with `metrics: false`); summary() gives the figures. */
+  readonly metrics: RunMetrics | null;
+  /** The disk after the run (null without one). */
+  readonly blk: BlkReport | null;
 }
 
 /** The kernel command line for a scenario plus extra words. */
@@ -81,6 +106,7 @@ export function buildMachine(sc: Scenario, opts: RunOptions = {}): Machine {
     cmdline: cmdlineFor(sc, opts.extraOptions),
     modules: USER_MODULES,
     decisions: source,
+    disk: diskConfigFor(sc.machine.disk, sc.machine.noDisk === true, opts.disk, sc.name),
   });
 }
 
@@ -90,23 +116,34 @@ export function runScenario(sc: Scenario, opts: RunOptions = {}): ScenarioResult
   const seed = opts.seed ?? 1;
   const m = buildMachine(sc, opts);
   if (opts.onSerialByte) m.onSerialByte = opts.onSerialByte;
+  const metrics = opts.metrics === false ? null : new RunMetrics(m, { timeline: opts.timeline === true });
   let tracer: ChromeTraceWriter | null = null;
   if (opts.traceSink) {
-    tracer = new ChromeTraceWriter(opts.traceSink, m.cpuHz, m.cpus.length, {
-      scenario: sc.name,
-      seed,
-      cpus: m.cpus.length,
-      cmdline: m.cfg.cmdline,
-      strategy: opts.strategy ?? 'random',
-    });
-    tracer.start(m.cpus.map((c) => c.stack));
-    m.observer = tracer;
+    tracer = new ChromeTraceWriter(
+      opts.traceSink,
+      m,
+      {
+        scenario: sc.name,
+        seed,
+        cpus: m.cpus.length,
+        options: [...sc.kernel.options, ...(opts.extraOptions ?? [])],
+        cmdline: m.cfg.cmdline,
+        strategy: opts.source ? opts.source.constructor.name : (opts.strategy ?? 'random'),
+        decisions: opts.decisions?.length ?? 0,
+        maxCycles: m.cfg.maxCycles,
+      },
+      { syscallNames: SYSCALL_NAMES },
+    );
     const t = tracer;
-    m.onSerialLine = (line, cycles) => t.instant(0, cycles, `serial: ${line}`);
+    m.onSerialLine = (line, cycles) => t.serialLine(cycles, line);
   }
+  m.observer = combineObservers([metrics, tracer]);
   const run = m.run();
+  metrics?.finish(run.cycles);
+  // Read the device before the machine's memory goes back to the pool.
+  const blk: BlkReport | null = m.blk === null ? null : { image: m.blk.image, stats: { ...m.blk.stats }, audit: m.blk.audit() };
   m.dispose();
-  tracer?.finish(run.cycles);
+  tracer?.finish(run.cycles, { stopReason: run.stopReason, message: run.message, traceHash: run.traceHash });
   const markers = checkMarkers(sc, run.serial);
   const reasons: string[] = [];
   if (run.stopReason !== sc.expect.stop) reasons.push(`stopped by ${run.stopReason} (${run.message}), expected ${sc.expect.stop}`);
@@ -130,5 +167,7 @@ export function runScenario(sc: Scenario, opts: RunOptions = {}): ScenarioResult
     wallMs,
     markers,
     run,
+    metrics,
+    blk,
   };
 }

@@ -6,6 +6,7 @@ import { readFileSync, readdirSync, existsSync } from 'node:fs';
 import { dirname, join, basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { StopReason } from '../sim/machine.ts';
+import { parseDiskSpec, type DiskSpec } from './disk.ts';
 
 export const SCENARIO_DIR = dirname(fileURLToPath(import.meta.url));
 
@@ -16,7 +17,14 @@ export interface Scenario {
   readonly name: string;
   readonly milestone: string;
   readonly description: string;
-  readonly machine: { readonly cpus: number; readonly memoryMiB: number };
+  readonly machine: {
+    readonly cpus: number;
+    readonly memoryMiB: number;
+    /** A virtio-blk disk (scenarios/disk.ts, docs/formats.md). */
+    readonly disk?: DiskSpec;
+    /** No disk, even when one is given on the command line (blk-init-failed). */
+    readonly noDisk?: boolean;
+  };
   readonly kernel: { readonly options: readonly string[] };
   readonly expect: {
     readonly markers: readonly Marker[];
@@ -35,7 +43,7 @@ export interface Scenario {
   readonly file: string;
 }
 
-const STOP_REASONS: readonly StopReason[] = ['debug-exit', 'triple-fault', 'max-cycles', 'all-halted', 'sim-error', 'guest-crash', 'replay-diverged', 'checker'];
+const STOP_REASONS: readonly StopReason[] = ['debug-exit', 'triple-fault', 'max-cycles', 'all-halted', 'sim-error', 'guest-crash', 'replay-diverged', 'checker', 'power-loss'];
 
 /** A scenario file that cannot be used; the message names the file and the field. */
 export class ScenarioError extends Error {}
@@ -80,10 +88,13 @@ export function parseScenario(json: unknown, file: string): Scenario {
   const milestone = json.milestone === undefined ? '' : typeof json.milestone === 'string' ? json.milestone : fail(file, 'milestone', 'must be a string');
   const mc = json.machine === undefined ? {} : json.machine;
   if (!isObj(mc)) fail(file, 'machine', 'must be an object');
-  for (const k of Object.keys(mc)) if (k !== 'cpus' && k !== 'memoryMiB') fail(file, `machine.${k}`, 'is not a machine field (known: cpus, memoryMiB)');
+  for (const k of Object.keys(mc)) if (!['cpus', 'memoryMiB', 'disk', 'noDisk'].includes(k)) fail(file, `machine.${k}`, 'is not a machine field (known: cpus, memoryMiB, disk, noDisk)');
   const cpus = checkInt(file, 'machine.cpus', mc.cpus ?? 1, 1, 8);
   const memoryMiB = checkInt(file, 'machine.memoryMiB', mc.memoryMiB ?? 128, 8, 4096);
   if (memoryMiB % 2 !== 0) fail(file, 'machine.memoryMiB', 'must be even (2 MiB pages)');
+  const disk = mc.disk === undefined ? undefined : parseDiskSpec(mc.disk, (field, what) => fail(file, field, what));
+  const noDisk = mc.noDisk === undefined ? undefined : typeof mc.noDisk === 'boolean' ? mc.noDisk : fail(file, 'machine.noDisk', 'must be true or false');
+  if (disk !== undefined && noDisk === true) fail(file, 'machine.noDisk', 'cannot be true together with machine.disk');
   const kc = json.kernel === undefined ? {} : json.kernel;
   if (!isObj(kc)) fail(file, 'kernel', 'must be an object');
   for (const k of Object.keys(kc)) if (k !== 'options') fail(file, `kernel.${k}`, 'is not a kernel field (known: options)');
@@ -122,7 +133,7 @@ export function parseScenario(json: unknown, file: string): Scenario {
     name,
     milestone,
     description,
-    machine: { cpus, memoryMiB },
+    machine: { cpus, memoryMiB, ...(disk !== undefined ? { disk } : {}), ...(noDisk !== undefined ? { noDisk } : {}) },
     kernel: { options: options as string[] },
     expect: { markers, ordered, absent, stop, counts, interleave },
     maxCycles,

@@ -35,6 +35,14 @@ export const Site = {
   DeviceLatency: site('device-latency', 'device', 1 / 8),
   /** Injected fault choice at a fault site (0 = no fault). */
   Fault: site('fault', 'fault', 0),
+  /** virtio-blk: fail this request with VIRTIO_BLK_S_IOERR (0 = no); asked only when the disk's fault plan has ioError. */
+  BlkIoError: site('blk-io-error', 'fault', 1 / 16),
+  /** virtio-blk: add a latency spike to this request (0 = no); asked only when the fault plan has latencySpike. */
+  BlkLatencySpike: site('blk-latency-spike', 'fault', 1 / 32),
+  /** virtio-blk: the device fails and needs a reset (0 = no); asked only when the fault plan has reset. */
+  BlkReset: site('blk-reset', 'fault', 1 / 64),
+  /** virtio-blk: bytes of the torn last sector at a planned power loss (0 = nominal: half the sector). */
+  BlkTornWrite: site('blk-torn-write', 'fault', 1 / 2),
 } as const;
 
 export function siteInfo(id: number): SiteInfo | undefined {

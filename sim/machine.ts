@@ -12,7 +12,7 @@ import { Decider, type DecisionSource, NominalSource, ReplaySource, Site, type D
 import { DEFAULT_COSTS, type CostModel } from './cost-model.ts';
 import { HashKind, TraceHash } from './trace-hash.ts';
 import { DEFAULT_CPU_HZ } from './time.ts';
-import { Cpu, SimulatorError, type CpuHost, type Stack, type TrapFrame } from './x86/cpu.ts';
+import { Cpu, SimulatorError, TrapKind, type CpuHost, type Stack, type TrapFrame } from './x86/cpu.ts';
 import { PortBus } from './x86/port-bus.ts';
 import { MmioBus } from './x86/mmio-bus.ts';
 import { Lapic, LAPIC_BASE, LAPIC_SIZE } from './x86/lapic.ts';
@@ -21,8 +21,11 @@ import { Pit8254 } from './x86/pit8254.ts';
 import { Pic8259Pair } from './x86/pic8259.ts';
 import { Uart16550, COM1_BASE } from './x86/uart16550.ts';
 import { DebugExit, DEBUG_EXIT_PORT } from './x86/debug-exit.ts';
+import { TracePort, TRACE_PORT } from './x86/trace-port.ts';
 import type { InterruptHost } from './x86/interrupt-host.ts';
 import { limineHandoff, type BootModule, type MemmapEntry } from './x86/boot.ts';
+import { PciBus, hostBridge } from './pci.ts';
+import { attachVirtioBlk, type BlkDeviceConfig, type VirtioBlk } from './virtio/blk.ts';
 import type { Observer } from './observer.ts';
 
 export type StopReason =
@@ -33,7 +36,8 @@ export type StopReason =
   | 'sim-error' // a simulator bug or a broken guest contract (e.g. a frame yielded a non-op)
   | 'guest-crash' // guest TypeScript code threw
   | 'replay-diverged' // a replayed decision was asked at a different site
-  | 'checker'; // a machine-level checker stopped the run
+  | 'checker' // a machine-level checker stopped the run
+  | 'power-loss'; // a planned power failure (the disk's doom counter) cut the machine off
 
 export interface MachineConfig {
   cpus: number;
@@ -54,6 +58,8 @@ export interface MachineConfig {
   apicLatencyCycles: number;
   /** Hard limit on pending events. */
   maxEvents: number;
+  /** A virtio-blk disk on PCI bus 0 (none when absent). */
+  disk?: BlkDeviceConfig;
 }
 
 export const DEFAULT_MACHINE: Omit<MachineConfig, 'kernel' | 'entrySymbol'> = {
@@ -121,6 +127,11 @@ export class Machine implements CpuHost, InterruptHost {
   readonly pit: Pit8254;
   readonly pic: Pic8259Pair;
   readonly uart: Uart16550;
+  /** The paravirtual trace port (always present; see trace-port.ts). */
+  readonly tracePort: TracePort;
+  /** PCI bus 0 (host bridge at 00:00.0; virtio-blk at 00:04.0 when a disk is configured). */
+  readonly pci: PciBus;
+  readonly blk: VirtioBlk | null = null;
   readonly memmap: readonly MemmapEntry[];
   readonly maxFrameDepth: number;
   readonly cpuHz: number;
@@ -167,6 +178,22 @@ export class Machine implements CpuHost, InterruptHost {
     );
     this.ports.claim(COM1_BASE, 8, this.uart);
     this.ports.claim(DEBUG_EXIT_PORT, 4, new DebugExit((status, value) => this.debugExit(status, value)));
+    this.tracePort = new TracePort((cpu, code, arg) => this.guestEvent(cpu, code, arg));
+    this.ports.claimFree(TRACE_PORT, 4, this.tracePort);
+    this.pci = new PciBus((pin, level) => this.ioapic.setLine(pin, level));
+    this.pci.install(this.ports, this.mmio, cfg.memoryBytes);
+    this.pci.attach(0, hostBridge());
+    if (cfg.disk !== undefined) {
+      this.blk = attachVirtioBlk(this.pci, cfg.disk, {
+        mem: this.mem,
+        now: () => this.now(),
+        at: (t, action) => this.at(t, action),
+        hashDevice: (code, a) => this.hashDevice(code, a),
+        decide: (site, n) => this.decider.decide(site, n),
+        powerLoss: (message) => this.stop('power-loss', `MACHINE: ${message}`),
+        stopForViolation: (message) => this.stop('checker', message),
+      });
+    }
 
     const boot = limineHandoff({
       mem: this.mem,
@@ -216,11 +243,12 @@ export class Machine implements CpuHost, InterruptHost {
   }
 
   deliver(apicId: number, vector: number, level: boolean, fromCpu: number, excludeSelf: boolean): void {
-    const when = this.now() + this.cfg.apicLatencyCycles;
+    const raised = this.now();
+    const when = raised + this.cfg.apicLatencyCycles;
     for (const l of this.lapics) {
       if (apicId !== 0xff && l.apicId !== apicId) continue;
       if (excludeSelf && l.cpuIndex === fromCpu) continue;
-      this.at(when, () => l.accept(vector, level));
+      this.at(when, () => l.accept(vector, level, raised));
     }
   }
 
@@ -243,7 +271,7 @@ export class Machine implements CpuHost, InterruptHost {
   }
 
   onTrap(cpu: Cpu, tf: TrapFrame, handler: string): void {
-    this.observer?.onTrap(cpu.index, cpu.time, tf, handler);
+    if (this.observer !== null) this.observer.onTrap(cpu.index, cpu.time, tf, handler, tf.kind === TrapKind.External ? cpu.lapic.raisedAt(tf.vector) : -1);
   }
 
   onIret(cpu: Cpu, tf: TrapFrame): void {
@@ -255,6 +283,12 @@ export class Machine implements CpuHost, InterruptHost {
   }
 
   // ---- devices -------------------------------------------------------------
+
+  /** A paravirtual trace-port event: hashed always (so observers never change the hash), then observed. */
+  private guestEvent(cpuIndex: number, code: number, arg: number): void {
+    this.hash.add(HashKind.Device, this.now(), TRACE_PORT, (code << 24) | arg);
+    this.observer?.onGuestEvent?.(cpuIndex, this.cpus[cpuIndex].time, code, arg);
+  }
 
   /** Pulses ISA IRQ `irq` (edge): through the PIC (counted) and the IOAPIC (delivered). */
   isaIrq(irq: number): void {

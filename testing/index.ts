@@ -20,6 +20,8 @@ import { encodeToken } from '../scenarios/token.ts';
 import { bugOptions } from '../scenarios/bugs.ts';
 import { isBundled } from '../scenarios/scenario.ts';
 import { ReplaySource, type Decision } from '../sim/decisions.ts';
+import type { MetricsSummary } from '../sim/metrics.ts';
+import { SYSCALL_NAMES } from '../os/syscall/abi.ts';
 
 /** One generated decision: the value answered at the run's `at`-th decision (0 = nominal, so absent). */
 export interface ScheduleEntry {
@@ -67,6 +69,13 @@ export interface TestRunResult {
     readonly events: number;
     readonly decisionCount: number;
     readonly cpus: readonly { index: number; busyCycles: number; idleCycles: number; interrupts: number; exceptions: number }[];
+    /**
+     * Timing figures (sim/metrics.ts): per-thread and per-CPU cycles, and
+     * cycle histograms (count, min, max, mean, p50, p90, p99) of syscall
+     * latency by number, interrupt latency, context switch, scheduling
+     * latency, IPC one-way and round trip, run-queue length, block I/O.
+     */
+    readonly timing: MetricsSummary;
   };
 }
 
@@ -119,6 +128,7 @@ export function runScenario(scenario: string | Scenario, opts: TestRunOptions = 
       events: r.run.events,
       decisionCount: r.run.decisionCount,
       cpus: r.run.cpus.map((c) => ({ index: c.index, busyCycles: c.busyCycles, idleCycles: c.idleCycles, interrupts: c.interrupts, exceptions: c.exceptions })),
+      timing: r.metrics!.summary(SYSCALL_NAMES),
     },
   };
 }

@@ -11,6 +11,8 @@ import { seedArg, intArg, choiceArg } from '../args.ts';
 import { bugNames } from '../../os/bugs.ts';
 import { bugOptions } from '../../scenarios/bugs.ts';
 import { UsageError } from '../errors.ts';
+import { prepareDisk, type DiskFlags } from '../disk.ts';
+import { withInitialDisk } from '../../scenarios/disk.ts';
 
 export function registerFuzz(program: Command): void {
   program
@@ -31,12 +33,15 @@ export function registerFuzz(program: Command): void {
     .option('--token-file <file>', 'where to write the first failure\'s token', '.rugo/last-failure.token')
     .option('--json', 'end with one JSON summary line')
     .option('--no-progress', 'no progress bar')
+    .option('--disk <file>', 'start every run from this raw disk image (512-byte sectors); tokens do not carry it: replay with the same --disk')
     .action(
       (
         name: string,
-        o: { runs: number; strategy: FuzzStrategy; depth: number; seed: number; cpus?: number; bug?: string; maxCycles?: number; checkDeterminism?: boolean; each?: boolean; stop?: boolean; shrink?: boolean; tokenFile: string; json?: boolean; progress: boolean },
+        o: { runs: number; strategy: FuzzStrategy; depth: number; seed: number; cpus?: number; bug?: string; maxCycles?: number; checkDeterminism?: boolean; each?: boolean; stop?: boolean; shrink?: boolean; tokenFile: string; json?: boolean; progress: boolean } & Pick<DiskFlags, 'disk'>,
       ) => {
-        const sc = resolveScenario(name);
+        const named = resolveScenario(name);
+        const image = prepareDisk(named, { disk: o.disk });
+        const sc = image === undefined ? named : withInitialDisk(named, image);
         const extra = bugOptions(o.bug);
         // Check the token file's folder before fuzzing, so a bad path costs nothing.
         try {

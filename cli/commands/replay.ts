@@ -6,6 +6,7 @@ import { decodeToken, TokenError, TOKEN_PREFIX } from '../../scenarios/token.ts'
 import { resolveScenario, ScenarioError } from '../../scenarios/scenario.ts';
 import { runWithOutput, jsonSummary, humanSummary } from './run.ts';
 import { UsageError } from '../errors.ts';
+import { DISK_HELP, prepareDisk, saveDiskFile, type DiskFlags } from '../disk.ts';
 
 /** Reads a token from the argument: the token itself, or a file holding it. */
 export function readTokenArg(arg: string): string {
@@ -27,7 +28,9 @@ export function registerReplay(program: Command): void {
     .option('--trace <file>', 'write a Chrome Trace Event file (open it in Perfetto)')
     .option('--json', 'end with one JSON summary line instead of the human summary')
     .option('--quiet', 'do not stream the serial console')
-    .action((arg: string, o: { trace?: string; json?: boolean; quiet?: boolean }) => {
+    .option('--disk <file>', `${DISK_HELP.disk} (tokens do not carry images: give the one the fuzz run used)`)
+    .option('--save-disk <file>', DISK_HELP.saveDisk)
+    .action((arg: string, o: DiskFlags & { trace?: string; json?: boolean; quiet?: boolean }) => {
       let spec;
       try {
         spec = decodeToken(readTokenArg(arg));
@@ -35,18 +38,20 @@ export function registerReplay(program: Command): void {
         if (e instanceof TokenError) throw new UsageError(e.message);
         throw e;
       }
+      let sc;
       try {
-        resolveScenario(spec.scenario);
+        sc = resolveScenario(spec.scenario);
       } catch (e) {
         if (e instanceof ScenarioError) throw new UsageError(`replay token is for scenario '${spec.scenario}', which this rugo-sim does not have (${e.message})`);
         throw e;
       }
       const r = runWithOutput(
         spec.scenario,
-        { seed: spec.seed, cpus: spec.cpus, maxCycles: spec.maxCycles, extraOptions: spec.options, strategy: 'replay', trace: o.trace, quiet: o.quiet },
+        { seed: spec.seed, cpus: spec.cpus, maxCycles: spec.maxCycles, extraOptions: spec.options, strategy: 'replay', trace: o.trace, quiet: o.quiet, disk: prepareDisk(sc, o) },
         'replay',
         spec.decisions,
       );
+      if (o.saveDisk !== undefined && r.blk !== null) saveDiskFile(o.saveDisk, r.blk.image);
       process.stdout.write(o.json ? jsonSummary(r, { replayedDecisions: spec.decisions.length, strategy: spec.strategy }) + '\n' : humanSummary(r));
       process.exitCode = r.verdict === 'pass' ? 0 : 1;
     });

@@ -9,6 +9,8 @@ import { bugNames } from '../../os/bugs.ts';
 import { UsageError } from '../errors.ts';
 import { bugOptions } from '../../scenarios/bugs.ts';
 import type { Decision } from '../../sim/decisions.ts';
+import { metricsJson, metricsLines } from '../metrics-summary.ts';
+import { DISK_HELP, prepareDisk, saveDiskFile, type DiskFlags } from '../disk.ts';
 
 export interface CommonRunFlags {
   seed?: number;
@@ -55,6 +57,7 @@ export function jsonSummary(r: ScenarioResult, extra: Record<string, unknown> = 
     events: r.run.events,
     markersSeen: r.markers.seen,
     missingMarkers: r.markers.missing,
+    metrics: metricsJson(r),
     ...extra,
   });
 }
@@ -71,6 +74,7 @@ export function humanSummary(r: ScenarioResult): string {
     `wall time:   ${r.wallMs.toFixed(2)} ms`,
     `trace hash:  ${r.traceHash}`,
     `decisions:   ${r.run.decisionCount} asked, ${r.run.decisions.length} non-zero`,
+    ...metricsLines(r),
   ];
   for (const why of r.reasons) lines.push(`  - ${why}`);
   return lines.join('\n') + '\n';
@@ -115,8 +119,12 @@ export function registerRun(program: Command): void {
     .option('--trace <file>', 'write a Chrome Trace Event file (open it in Perfetto)')
     .option('--json', 'end with one JSON summary line instead of the human summary')
     .option('--quiet', 'do not stream the serial console')
-    .action((name: string, o: CommonRunFlags & { nominal?: boolean; bug?: string }) => {
-      const r = runWithOutput(name, { seed: o.seed, maxCycles: o.maxCycles, cpus: o.cpus, trace: o.trace, quiet: o.quiet, strategy: o.nominal ? 'nominal' : 'random', extraOptions: bugOptions(o.bug) }, 'run');
+    .option('--disk <file>', DISK_HELP.disk)
+    .option('--save-disk <file>', DISK_HELP.saveDisk)
+    .action((name: string, o: CommonRunFlags & DiskFlags & { nominal?: boolean; bug?: string }) => {
+      const disk = prepareDisk(resolveScenario(name), o);
+      const r = runWithOutput(name, { seed: o.seed, maxCycles: o.maxCycles, cpus: o.cpus, trace: o.trace, quiet: o.quiet, strategy: o.nominal ? 'nominal' : 'random', extraOptions: bugOptions(o.bug), disk }, 'run');
+      if (o.saveDisk !== undefined && r.blk !== null) saveDiskFile(o.saveDisk, r.blk.image);
       process.stdout.write(o.json ? jsonSummary(r) + '\n' : humanSummary(r));
       process.exitCode = r.verdict === 'pass' ? 0 : 1;
     });

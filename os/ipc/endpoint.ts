@@ -8,10 +8,11 @@
 //
 // Lock rules: ipcLock guards every Endpoint field and k.endpoints. User
 // copies run under it with the fault fixup armed (no sleeping inside).
-import { compute, type Code } from '../../sim/ops.ts';
+import { compute, outl, type Code } from '../../sim/ops.ts';
+import { TRACE_PORT, TraceEvent, traceWord } from '../../sim/x86/trace-port.ts';
 import type { Kernel, Thread } from '../kstate.ts';
 import { acquire, release } from '../sync/spinlock.ts';
-import { sleep, wakeupLocked, kickIdle } from '../sched/sched.ts';
+import { sleep, wakeupLocked, kickIdle, traceFlush } from '../sched/sched.ts';
 import { ERR, LIMITS, IPC_SEND_BLOCK } from '../syscall/abi.ts';
 import { allocFrame, freeFrame, zeroFrame, type Process } from '../proc/process.ts';
 import { guardedCopy, userRange } from '../proc/uaccess.ts';
@@ -122,10 +123,12 @@ export function* endpointSend(k: Kernel, t: Thread, ep: Endpoint, buf: number, l
   ep.lens[slot] = len;
   ep.count++;
   ep.sent++;
+  yield outl(TRACE_PORT, traceWord(TraceEvent.IpcSend, ep.id | ((ep.sent & 0xffff) << 8))); // paravirtual trace: free
   let woke = 0;
   if (ep.waiter !== null) {
     yield* acquire(k, k.schedLock);
     woke = wakeupLocked(k, ep);
+    yield* traceFlush(k);
     yield* release(k, k.schedLock);
   }
   yield* release(k, k.ipcLock);
@@ -173,8 +176,10 @@ export function* endpointRecv(k: Kernel, t: Thread, ep: Endpoint, buf: number, c
   ep.head = (ep.head + 1) % ep.cap;
   ep.count--;
   ep.received++;
+  yield outl(TRACE_PORT, traceWord(TraceEvent.IpcRecv, ep.id | ((ep.received & 0xffff) << 8))); // paravirtual trace: free
   yield* acquire(k, k.schedLock);
   const woke = wakeupLocked(k, ep.spaceChan);
+  yield* traceFlush(k);
   yield* release(k, k.schedLock);
   yield* release(k, k.ipcLock);
   if (woke > 0) yield* kickIdle(k, woke);
@@ -193,6 +198,7 @@ export function* endpointDrop(k: Kernel, ep: Endpoint): Code<void> {
     yield* acquire(k, k.schedLock);
     wakeupLocked(k, ep);
     wakeupLocked(k, ep.spaceChan);
+    yield* traceFlush(k);
     yield* release(k, k.schedLock);
   }
   yield* release(k, k.ipcLock);

@@ -6,8 +6,17 @@
 // and the policy's queue. It is held across the context switch (xv6): the
 // thread that switches away acquires it, the thread that resumes releases it.
 // A thread calls switchAway with exactly schedLock held and interrupts off.
-import { cli, compute, hlt, rdtsc, sti, switchTo, writeCr, type Code } from '../../sim/ops.ts';
+//
+// Tracing: makeRunnable queues a Wake/Requeue/Spawn event in k.traceLog and
+// traceFlush writes the queue to the paravirtual trace port (free OUTs, see
+// sim/x86/trace-port.ts) while schedLock is still held, from wakeup, spawn,
+// the timer tick, the IPC paths and switchAway. switchAway flushes before it
+// picks, so a thread's "runnable" event always precedes its switch-in; paths
+// that wake without flushing (process exit, kill) are reported at the next
+// flush on any CPU, a little late.
+import { cli, compute, hlt, outl, rdtsc, sti, switchTo, writeCr, type Code } from '../../sim/ops.ts';
 import { Stack } from '../../sim/x86/cpu.ts';
+import { TRACE_PORT, TraceEvent, PickPrev, runnableWord, traceWord } from '../../sim/x86/trace-port.ts';
 import { Thread, type Kernel, type PerCpu } from '../kstate.ts';
 import { acquire, mycpu, release } from '../sync/spinlock.ts';
 import { kassert } from '../kassert.ts';
@@ -37,6 +46,7 @@ export function* spawn(k: Kernel, name: string, body: (k: Kernel, t: Thread) => 
   yield* acquire(k, k.schedLock);
   k.threads.push(t);
   makeRunnable(k, t);
+  yield* traceFlush(k);
   yield* release(k, k.schedLock);
   yield* kickIdle(k, 1);
   return t;
@@ -52,9 +62,18 @@ function* threadStart(k: Kernel, self: () => Thread, body: (k: Kernel, t: Thread
 
 /** Marks `t` runnable and queues it (schedLock held). */
 export function makeRunnable(k: Kernel, t: Thread): void {
+  const code = t.state === 'sleeping' ? TraceEvent.Wake : t.state === 'running' ? TraceEvent.Requeue : TraceEvent.Spawn;
   t.state = 'runnable';
   t.runnableSinceTick = k.ticks;
   k.policy.enqueue(t, k.ticks);
+  if (k.traceLog.length < 4096) k.traceLog.push(runnableWord(code, t.tid, k.policy.length));
+}
+
+/** Writes the queued scheduler events to the trace port (schedLock held: no other CPU can queue meanwhile). */
+export function* traceFlush(k: Kernel): Code<void> {
+  const log = k.traceLog;
+  for (let i = 0; i < log.length; i++) yield outl(TRACE_PORT, log[i]);
+  log.length = 0;
 }
 
 /**
@@ -68,6 +87,9 @@ export function* switchAway(k: Kernel, c: PerCpu): Code<void> {
   if (c.noff !== 1) yield* kassert('sched-invariant', `switch with push_off depth ${c.noff}`);
   const prev = c.current;
   const next = k.policy.pickNext(c.index, k.ticks) ?? c.idle;
+  yield* traceFlush(k);
+  const prevKind = prev.idle ? PickPrev.Idle : prev.state === 'sleeping' ? PickPrev.Sleeping : prev.state === 'zombie' ? PickPrev.Exited : PickPrev.Runnable;
+  yield outl(TRACE_PORT, traceWord(TraceEvent.Pick, Math.min(255, k.policy.length) | (prevKind << 8) | ((next === prev ? 1 : 0) << 10)));
   if (next === prev) {
     prev.state = 'running';
     return;
@@ -147,6 +169,7 @@ export function wakeupLocked(k: Kernel, chan: unknown): number {
 export function* wakeup(k: Kernel, chan: unknown): Code<number> {
   yield* acquire(k, k.schedLock);
   const n = wakeupLocked(k, chan);
+  yield* traceFlush(k);
   yield* release(k, k.schedLock);
   if (n > 0) yield* kickIdle(k, n);
   return n;
@@ -257,6 +280,7 @@ export function* timerTick(k: Kernel): Code<void> {
   } else if (k.policy.length > 0) {
     yield* switchAway(k, c);
   }
+  yield* traceFlush(k);
   yield* release(k, k.schedLock);
   if (userDeadlock !== '') yield* kprint(k, `USER: deadlock, killing the processes: ${userDeadlock}\n`);
   if (woke > 0) yield* kickIdle(k, woke);
@@ -268,6 +292,12 @@ function lostWakeup(t: Thread): string | null {
   if (chan === null || typeof chan !== 'object') return null;
   if ('spaceChan' in chan && typeof chan.count === 'number' && chan.count > 0) return `${t.name} sleeps on ${chanName(chan)} although it holds ${chan.count} message(s)`;
   if (chan instanceof Thread && chan !== t && chan.state === 'zombie') return `${t.name} waits for ${chan.name}, which already exited`;
+  // A wait channel may say itself what it waits for has happened (e.g. a block request that completed).
+  const own = (chan as { lostWakeup?: unknown }).lostWakeup;
+  if (typeof own === 'function') {
+    const why = (own as () => string | null).call(chan);
+    if (why !== null) return `${t.name} sleeps on ${chanName(chan)}, ${why}`;
+  }
   return null;
 }
 

@@ -49,6 +49,8 @@ export class Lapic implements MmioDevice {
   private readonly irr = new Uint32Array(8);
   private readonly isr = new Uint32Array(8);
   private readonly tmr = new Uint32Array(8);
+  /** Raise time of each vector's pending request (cycles). */
+  private readonly raised = new Float64Array(256);
   /** Number of set IRR bits: a cheap "anything pending?" for the CPU's hot loop. */
   irrCount = 0;
   private tpr = 0;
@@ -83,18 +85,30 @@ export class Lapic implements MmioDevice {
     return (this.svr & 0x100) !== 0;
   }
 
-  /** Accepts a fixed interrupt (SDM §11.8.3); `level` marks it level-triggered (TMR). */
-  accept(vector: number, level = false): void {
+  /**
+   * Accepts a fixed interrupt (SDM §11.8.3); `level` marks it level-triggered
+   * (TMR). `raisedCycles` is when its source raised it (an IOAPIC pin or an
+   * ICR write, before the APIC bus latency); default now. Kept per vector
+   * for the interrupt-latency metric: a vector already pending keeps its
+   * first raise time (the requests merge in IRR).
+   */
+  accept(vector: number, level = false, raisedCycles = -1): void {
     if (vector < 16) return; // vectors 0-15 are illegal for the APIC (illegal-vector error)
     const w = vector >>> 5;
     const bit = 1 << (vector & 31);
     if ((this.irr[w] & bit) === 0) {
       this.irr[w] |= bit;
       this.irrCount++;
+      this.raised[vector] = raisedCycles >= 0 ? raisedCycles : this.host.now();
     }
     if (level) this.tmr[w] |= bit;
     else this.tmr[w] &= ~bit;
     this.onPending();
+  }
+
+  /** When pending (or last delivered) `vector` was raised, in cycles. */
+  raisedAt(vector: number): number {
+    return this.raised[vector];
   }
 
   /** The highest pending vector that the processor priority allows, or -1 (SDM §11.8.3.1). */

@@ -24,6 +24,8 @@ export class PortBus {
   private readonly ranges: Range[] = [];
   unclaimedReads = 0;
   unclaimedWrites = 0;
+  /** The one port whose OUT costs nothing and asks no decision: the paravirtual trace port (trace-port.ts), or -1. */
+  freePort = -1;
 
   private owner(p: number): PortDevice | undefined {
     const d = this.table.get(p);
@@ -44,6 +46,12 @@ export class PortBus {
     }
     if (count > RANGE_THRESHOLD) this.ranges.push({ first, end, dev });
     else for (let p = first; p < end; p++) this.table.set(p, dev);
+  }
+
+  /** Claims a paravirtual port whose OUT is free (instrumentation; see trace-port.ts). */
+  claimFree(port: number, count: number, dev: PortDevice): void {
+    this.claim(port, count, dev);
+    this.freePort = port;
   }
 
   read(port: number, size: number, cpuIndex: number): number {

@@ -7,7 +7,7 @@
 import { load32, load8, rdtsc, repStos, store32, type Code } from '../../sim/ops.ts';
 import { CodeImage, type EntryFn } from '../../sim/code.ts';
 import { ERR, IPC_SEND_BLOCK, SYS, USER } from '../syscall/abi.ts';
-import { SCRATCH, exit, print, spawn, sys, wait } from './lib.ts';
+import { SCRATCH, exit, ok, print, spawn, sys, wait, xorshift } from './lib.ts';
 
 const SECTOR = 512;
 const KERNEL_VA = -0x800000000000; // the HHDM: kernel only
@@ -16,10 +16,6 @@ const BUF_BASE = 0x2000000;
 const MSG = SCRATCH + 0x400;
 /** Where a main thread receives reports (clear of print's and spawn's scratch). */
 const INBOX = SCRATCH + 0xc00;
-
-function* ok(cond: boolean, good: string, bad: string): Code<void> {
-  yield* print(`${cond ? good : bad}\n`);
-}
 
 function* blkRead(lba: number, buf: number, len: number): Code<number> {
   return yield* sys(SYS.blk_read, lba, buf, len);
@@ -242,13 +238,6 @@ function* blkNodev(): Code<void> {
 }
 
 // ---- stress-blk ---------------------------------------------------------------------------------
-
-function xorshift(x: number): number {
-  x ^= x << 13;
-  x ^= x >>> 17;
-  x ^= x << 5;
-  return x >>> 0;
-}
 
 /** Sectors owned by each worker (regions do not overlap, so a worker's model of its sectors is exact). */
 const REGION = 48;

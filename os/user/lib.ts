@@ -56,3 +56,16 @@ export function* spawn(name: string, arg = 0, buf = SCRATCH + 0x800): Code<numbe
 export function* wait(pid: number): Code<number> {
   return yield sys(SYS.wait, pid);
 }
+
+/** Prints `good` or `bad` (a marker line) depending on `cond`. */
+export function* ok(cond: boolean, good: string, bad: string): Code<void> {
+  yield print(`${cond ? good : bad}\n`);
+}
+
+/** A 32-bit xorshift step: user programs carry their own PRNG. */
+export function xorshift(x: number): number {
+  x ^= x << 13;
+  x ^= x >>> 17;
+  x ^= x << 5;
+  return x >>> 0;
+}

@@ -7,16 +7,12 @@ import { load32, store32, type Code } from '../../sim/ops.ts';
 import * as ops from '../../sim/ops.ts';
 import { CodeImage, type EntryFn } from '../../sim/code.ts';
 import { ERR, IPC_SEND_BLOCK, LIMITS, SYS, USER } from '../syscall/abi.ts';
-import { SCRATCH, exit, print, putStr, spawn, sys, wait } from './lib.ts';
+import { SCRATCH, exit, ok, print, putStr, spawn, sys, wait, xorshift } from './lib.ts';
 import { BLK_IMAGES } from './blk.ts';
 
 const BUF = SCRATCH + 0x400; // message buffer
 const NAME = SCRATCH + 0xc00; // names
 const KERNEL_VA = -0x800000000000; // 0xffff800000000000: the HHDM, kernel only
-
-function* ok(cond: boolean, good: string, bad: string): Code<void> {
-  yield print(`${cond ? good : bad}\n`);
-}
 
 // ---- M3 ---------------------------------------------------------------------
 
@@ -420,14 +416,6 @@ function* ipcSender(arg: number): Code<void> {
 }
 
 // ---- isolation and fault containment (property tests) -----------------------
-
-/** A 32-bit xorshift generator: user programs carry their own PRNG. */
-function xorshift(x: number): number {
-  x ^= x << 13;
-  x ^= x >>> 17;
-  x ^= x << 5;
-  return x >>> 0;
-}
 
 const CANARY_VA = 0x4000000;
 const CANARY = 0xc0ffee00;

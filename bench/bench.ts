@@ -1,12 +1,21 @@
 // `npm run bench`: performance figures, printed (never asserted). Each
-// section prints a table; `--json` ends with one JSON object of all figures.
-// Sections: foundation (the five M0/M1 scenarios, host baselines); sched
-// (fuzz runs/s on the M2 scenarios, wall time to simulate 400 timer ticks).
-// `npm run bench -- sched` runs one section.
+// section prints a table; `--json` prints nothing else and ends with one
+// JSON object of all figures, keyed by section. Sections, in order:
+// foundation (the five M0/M1 scenarios, host baselines); sched (fuzz runs/s
+// on the M2 scenarios, wall time to simulate 400 timer ticks); user (IPC
+// round trip, syscall latency, ping-pong fuzz rate; bench_user.ts); blk
+// (virtio-blk IOPS and latency at queue depth 1/8/32; bench_blk.ts, when
+// present); perf (simulated ops/s, events/s and runs/s, host baselines and
+// ratios, 10x cycles, the whole acceptance set against the original Rugo,
+// peak RSS; bench_perf.ts). `npm run bench -- sched perf` runs some.
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { resolveScenario } from '../scenarios/scenario.ts';
 import { runScenario } from '../scenarios/runner.ts';
 import { fuzz } from '../scenarios/fuzz.ts';
 import { generatorResumeRate, heapAllocRate, median, fmt } from './host.ts';
+import { userSection } from './bench_user.ts';
+import { perfSection } from './bench_perf.ts';
 
 const args = new Set(process.argv.slice(2));
 const json = args.has('--json');
@@ -105,7 +114,30 @@ function sched(): void {
   };
 }
 
-const sections: Record<string, () => void> = { foundation, sched };
+type Section = (out: (s: string) => void, figures: Record<string, unknown>) => void;
+
+/** The blk section when bench_blk.ts is there (it comes with the virtio-blk device). */
+async function blkSection(): Promise<Section | null> {
+  const file = new URL('./bench_blk.ts', import.meta.url);
+  if (!existsSync(fileURLToPath(file))) return null;
+  const mod = (await import(file.href)) as { blkSection?: Section };
+  return mod.blkSection ?? null;
+}
+
+const sections: [string, Section][] = [
+  ['foundation', () => foundation()],
+  ['sched', () => sched()],
+  ['user', userSection],
+];
+const blk = await blkSection();
+if (blk !== null) sections.push(['blk', blk]);
+sections.push(['perf', perfSection]);
+
 const only = [...args].filter((a) => !a.startsWith('--'));
-for (const [name, fn] of Object.entries(sections)) if (only.length === 0 || only.includes(name)) fn();
+const unknown = only.filter((n) => !sections.some(([name]) => name === n));
+if (unknown.length > 0) {
+  process.stderr.write(`bench: unknown section ${unknown.join(', ')} (sections: ${sections.map(([n]) => n).join(', ')})\n`);
+  process.exit(2);
+}
+for (const [name, fn] of sections) if (only.length === 0 || only.includes(name)) fn(out, figures);
 if (json) process.stdout.write(JSON.stringify(figures) + '\n');

@@ -32,6 +32,6 @@ export function metricsLines(r: ScenarioResult): string[] {
   ];
   if (sys > 0) lines.push(`syscalls:    ${sys} (${top})`);
   if (m.ipc.sends > 0) lines.push(`ipc:         ${m.ipc.sends} messages; round trip ${lat(m.ipc.roundTrip, hz)}`);
-  for (const d of m.io) lines.push(`${(d.device + ':').padEnd(12)} ${d.completed} requests; ${lat(d.latency, hz)}`);
+  for (const d of m.io) lines.push(`${(d.device + ':').padEnd(12)} ${d.completed} requests; ${d.source === 'device' ? 'device service time' : 'submit to complete'} ${lat(d.latency, hz)}`);
   return lines;
 }

@@ -83,6 +83,7 @@ export const LATENCIES = [
   { key: 'irq', file: 'cdf-irq-latency', title: 'Interrupt latency', quantity: 'line raised to handler entry', note: 'From the source raising the interrupt (IOAPIC pin, IPI, LAPIC timer expiry) to the handler frame being pushed; includes the APIC bus latency and any time with interrupts off.' },
   { key: 'syscall', file: 'cdf-syscall', title: 'Syscall latency (all numbers)', quantity: 'int 0x80 entry to iret', note: 'From syscall entry to its return, every syscall number; a blocking call includes its wait.' },
   { key: 'switch', file: 'cdf-context-switch', title: 'Context switch', quantity: 'pick to switch', note: 'From the scheduler choosing the next thread to the switch completing (address-space load, bookkeeping, swtch).' },
+  { key: 'io', file: 'cdf-io-latency', title: 'Block I/O latency', quantity: 'request service time', note: 'Per request: the device model taking it from the ring to completing it (virtio-blk), and driver-reported submit to completion where the kernel reports it.' },
 ] as const;
 
 type LatencyKey = (typeof LATENCIES)[number]['key'];
@@ -159,7 +160,7 @@ export function buildReport(o: ReportOptions): Report {
         runs: 0,
         pass: 0,
         failures: new Map(),
-        hist: { sched: new Histogram(), ipcRtt: new Histogram(), irq: new Histogram(), syscall: new Histogram(), switch: new Histogram() },
+        hist: { sched: new Histogram(), ipcRtt: new Histogram(), irq: new Histogram(), syscall: new Histogram(), switch: new Histogram(), io: new Histogram() },
         perSeed: [],
         windowCycles: 0,
         jain: [],
@@ -174,8 +175,9 @@ export function buildReport(o: ReportOptions): Report {
       const r = runScenario(s.scenario, { seed, cpus: s.cpus, extraOptions: s.config.extra, timeline: true });
       const m = r.metrics!;
       const tl = m.timeline!;
+      const sum = m.summary();
       s.runs++;
-      s.cpuHz = m.summary().cpuHz;
+      s.cpuHz = sum.cpuHz;
       if (r.verdict === 'pass') s.pass++;
       else {
         const k = failureKind(r);
@@ -185,6 +187,7 @@ export function buildReport(o: ReportOptions): Report {
       s.hist.ipcRtt.merge(m.ipcRoundTrip);
       s.hist.irq.merge(m.irqLatency);
       s.hist.switch.merge(m.switchLatency);
+      for (const h of m.ioLatency().values()) s.hist.io.merge(h);
       let syscalls = 0;
       for (const num of [...m.syscallLatency.keys()].sort((a, b) => a - b)) {
         const h = m.syscallLatency.get(num)!;
@@ -206,7 +209,7 @@ export function buildReport(o: ReportOptions): Report {
         schedP50: m.schedLatency.quantile(0.5),
         schedP99: m.schedLatency.quantile(0.99),
         ipcRttP50: m.ipcRoundTrip.quantile(0.5),
-        switches: m.summary().contextSwitch.count,
+        switches: sum.contextSwitch.count,
         syscalls,
         jainMean: jv.length === 0 ? NaN : jv.reduce((a, b) => a + b, 0) / jv.length,
       });
@@ -297,7 +300,7 @@ export function buildReport(o: ReportOptions): Report {
       medianSwitches: median(s.perSeed.map((p) => p.switches)),
       medianSyscalls: median(s.perSeed.map((p) => p.syscalls)),
       jainMean: jm.length === 0 ? null : Math.round((jm.reduce((a, b) => a + b, 0) / jm.length) * 10000) / 10000,
-      latency: { sched: s.hist.sched.summary(), ipcRtt: s.hist.ipcRtt.summary(), irq: s.hist.irq.summary(), syscall: s.hist.syscall.summary(), switch: s.hist.switch.summary() },
+      latency: { sched: s.hist.sched.summary(), ipcRtt: s.hist.ipcRtt.summary(), irq: s.hist.irq.summary(), syscall: s.hist.syscall.summary(), switch: s.hist.switch.summary(), io: s.hist.io.summary() },
     };
   });
   const command = [

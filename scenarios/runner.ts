@@ -142,6 +142,7 @@ export function runScenario(sc: Scenario, opts: RunOptions = {}): ScenarioResult
   metrics?.finish(run.cycles);
   // Read the device before the machine's memory goes back to the pool.
   const blk: BlkReport | null = m.blk === null ? null : { image: m.blk.image, stats: { ...m.blk.stats }, audit: m.blk.audit() };
+  if (metrics !== null && m.blk !== null) metrics.deviceLatencies('blk', m.blk.latencies);
   m.dispose();
   tracer?.finish(run.cycles, { stopReason: run.stopReason, message: run.message, traceHash: run.traceHash });
   const markers = checkMarkers(sc, run.serial);

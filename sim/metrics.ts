@@ -24,7 +24,9 @@
 //   mean is time-weighted over the run.
 // - per-thread CPU time: switch-in to switch-out per stack id, exact; the
 //   idle threads' time includes halted time.
-// - I/O: IoSubmit to IoComplete per device (reported by drivers that emit them).
+// - I/O: IoSubmit to IoComplete per device (reported by drivers that emit
+//   them, source "kernel"), and a device model's own service times (taking
+//   a request to completing it, source "device"; the runner adds virtio-blk's).
 import type { Observer } from './observer.ts';
 import type { Stack, TrapFrame } from './x86/cpu.ts';
 import { Histogram, type HistogramSummary } from './histogram.ts';
@@ -83,7 +85,7 @@ export interface MetricsSummary {
   scheduling: { wakeups: number; requeues: number; spawns: number; latency: HistogramSummary; runQueueWait: HistogramSummary; lateReports: number };
   runQueue: { max: number; mean: number; samples: number };
   ipc: { sends: number; receives: number; oneWay: HistogramSummary; roundTrip: HistogramSummary; maxQueueDepth: number };
-  io: { device: string; submitted: number; completed: number; maxInFlight: number; latency: HistogramSummary }[];
+  io: { device: string; source: 'kernel' | 'device'; submitted: number; completed: number; maxInFlight: number; latency: HistogramSummary }[];
   guestEvents: number;
 }
 
@@ -165,6 +167,7 @@ export class RunMetrics implements Observer {
   private receives = 0;
   private maxDepth = 0;
   private readonly io = new Map<number, IoAcc>();
+  private readonly deviceIo = new Map<string, Histogram>();
   private guestEvents = 0;
 
   constructor(
@@ -398,6 +401,21 @@ export class RunMetrics implements Observer {
     }
   }
 
+  /** Adds a device model's service times (cycles per completed request), e.g. virtio-blk's fetch-to-used latencies. */
+  deviceLatencies(device: string, cycles: readonly number[]): void {
+    let h = this.deviceIo.get(device);
+    if (h === undefined) this.deviceIo.set(device, (h = new Histogram()));
+    for (const c of cycles) h.add(c);
+  }
+
+  /** I/O latency histograms: by kernel-reported device number, and by device-model name. */
+  ioLatency(): Map<string, Histogram> {
+    const out = new Map<string, Histogram>();
+    for (const [dev, a] of [...this.io.entries()].sort((x, y) => x[0] - y[0])) out.set(IO_NAMES[dev] ?? `dev${dev}`, a.latency);
+    for (const [name, h] of this.deviceIo) out.set(`${name} (device)`, h);
+    return out;
+  }
+
   private finished = -1;
 
   /** Closes the open intervals at the run's end (call once, after Machine.run). */
@@ -437,9 +455,12 @@ export class RunMetrics implements Observer {
       scheduling: { wakeups: this.wakeups, requeues: this.requeues, spawns: this.spawns, latency: this.schedLatency.summary(), runQueueWait: this.runQueueWait.summary(), lateReports: this.lateReports },
       runQueue: { max: this.runqMax, mean: end > 0 ? Math.round((this.runqArea / end) * 1000) / 1000 : 0, samples: this.runqSamples },
       ipc: { sends: this.sends, receives: this.receives, oneWay: this.ipcOneWay.summary(), roundTrip: this.ipcRoundTrip.summary(), maxQueueDepth: this.maxDepth },
-      io: [...this.io.entries()]
-        .sort((a, b) => a[0] - b[0])
-        .map(([dev, a]) => ({ device: IO_NAMES[dev] ?? `dev${dev}`, submitted: a.submitted, completed: a.completed, maxInFlight: a.maxInFlight, latency: a.latency.summary() })),
+      io: [
+        ...[...this.io.entries()]
+          .sort((a, b) => a[0] - b[0])
+          .map(([dev, a]) => ({ device: IO_NAMES[dev] ?? `dev${dev}`, source: 'kernel' as const, submitted: a.submitted, completed: a.completed, maxInFlight: a.maxInFlight, latency: a.latency.summary() })),
+        ...[...this.deviceIo.entries()].map(([device, h]) => ({ device, source: 'device' as const, submitted: h.count, completed: h.count, maxInFlight: 0, latency: h.summary() })),
+      ],
       guestEvents: this.guestEvents,
     };
   }

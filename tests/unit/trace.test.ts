@@ -4,7 +4,9 @@
 // ends inside slices, counters, streaming in chunks; and tracing never
 // changes the run.
 import { describe, expect, it } from 'vitest';
-import { resolveScenario } from '../../scenarios/scenario.ts';
+import { allScenarios, resolveScenario } from '../../scenarios/scenario.ts';
+import { bugOptions } from '../../scenarios/bugs.ts';
+import { BUGS } from '../../os/bugs.ts';
 import { runScenario } from '../../scenarios/runner.ts';
 import { ChromeTraceWriter, KERNEL_PID, LAPIC_PID_BASE, UART_PID } from '../../sim/chrome-trace.ts';
 import { Stack, TrapKind, type TrapFrame } from '../../sim/x86/cpu.ts';
@@ -69,6 +71,19 @@ describe('Chrome trace of real runs', () => {
     expect(ev.some((e) => e.ph === 'X' && e.name === 'syscall ipc_send')).toBe(true);
     expect(ev.some((e) => e.ph === 'M' && e.name === 'thread_name' && String(e.args?.name).startsWith('ping-pong'))).toBe(true);
     expect(ev.at(-1)).toMatchObject({ name: 'end of run', args: { stopReason: 'debug-exit', traceHash: t.hash } });
+  });
+
+  it('every bundled scenario on each of its CPU counts, and every planted bug (panics, deadlocks), gives a valid trace', () => {
+    const problems: string[] = [];
+    const runs: [string, number, string[]][] = [];
+    for (const sc of allScenarios()) for (const cpus of sc.cpuCounts ?? [sc.machine.cpus]) runs.push([sc.name, cpus, []]);
+    for (const b of BUGS) runs.push([b.scenario, b.cpus, bugOptions(b.name)]);
+    for (const [name, cpus, extra] of runs) {
+      const chunks: string[] = [];
+      runScenario(resolveScenario(name), { seed: 4, cpus, extraOptions: extra, traceSink: (c) => chunks.push(c) });
+      for (const p of checkTrace(JSON.parse(chunks.join(''))).problems.slice(0, 2)) problems.push(`${name}/${cpus} ${extra.join(' ')}: ${p}`);
+    }
+    expect(problems).toEqual([]);
   });
 
   it('streams in chunks of about 64 KiB instead of holding the trace', () => {

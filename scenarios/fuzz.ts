@@ -98,12 +98,13 @@ export function fuzz(sc: Scenario, o: FuzzOptions): FuzzSummary {
   for (let i = 0; i < o.runs; i++) {
     const seed = o.seed + i;
     const common = { seed, cpus, extraOptions: extra, maxCycles: o.maxCycles };
-    const r = runScenario(sc, { ...common, source: sourceFor(o.strategy, seed, o.depth, pctSteps) });
+    // Metrics are not needed to judge a run: fuzzing skips them (they never change the run).
+    const r = runScenario(sc, { ...common, metrics: false, source: sourceFor(o.strategy, seed, o.depth, pctSteps) });
     runs++;
     let failure: FuzzFailure | null = null;
     let kind: string | null = r.verdict === 'fail' ? failureKind(r) : null;
     if (o.checkDeterminism) {
-      const again = runScenario(sc, { ...common, source: sourceFor(o.strategy, seed, o.depth, pctSteps) });
+      const again = runScenario(sc, { ...common, metrics: false, source: sourceFor(o.strategy, seed, o.depth, pctSteps) });
       if (again.traceHash !== r.traceHash || again.run.serial !== r.run.serial) kind = 'nondeterminism';
     }
     if (kind !== null) {

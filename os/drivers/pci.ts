@@ -74,12 +74,12 @@ export function* pciWrite8(slot: number, off: number, v: number): Code<void> {
 export function* pciScan(): Code<PciDev[]> {
   const found: PciDev[] = [];
   for (let slot = 0; slot < 32; slot++) {
-    const id: number = yield* pciRead32(slot, PCI_VENDOR_ID);
+    const id: number = yield pciRead32(slot, PCI_VENDOR_ID);
     if ((id & 0xffff) === 0xffff) continue; // no function (§6.1: reads return all ones)
-    const rev: number = yield* pciRead8(slot, PCI_REVISION_ID);
-    const sub: number = yield* pciRead16(slot, PCI_SUBSYSTEM_ID);
-    const line: number = yield* pciRead8(slot, PCI_INTERRUPT_LINE);
-    const pin: number = yield* pciRead8(slot, PCI_INTERRUPT_PIN);
+    const rev: number = yield pciRead8(slot, PCI_REVISION_ID);
+    const sub: number = yield pciRead16(slot, PCI_SUBSYSTEM_ID);
+    const line: number = yield pciRead8(slot, PCI_INTERRUPT_LINE);
+    const pin: number = yield pciRead8(slot, PCI_INTERRUPT_PIN);
     found.push({ slot, vendor: id & 0xffff, device: id >>> 16, revision: rev, subsystem: sub, irqLine: line, irqPin: pin });
   }
   return found;
@@ -87,29 +87,29 @@ export function* pciScan(): Code<PciDev[]> {
 
 /** BAR `n`: its kind and address (a 64-bit memory BAR spans n and n+1). */
 export function* pciBar(slot: number, n: number): Code<{ io: boolean; addr: number }> {
-  const lo: number = yield* pciRead32(slot, PCI_BAR0 + 4 * n);
+  const lo: number = yield pciRead32(slot, PCI_BAR0 + 4 * n);
   if ((lo & 1) !== 0) return { io: true, addr: lo & 0xfffc };
   let addr = (lo & 0xfffffff0) >>> 0;
-  if ((lo & 0x6) === 0x4) addr += ((yield* pciRead32(slot, PCI_BAR0 + 4 * n + 4)) as number) * 2 ** 32;
+  if ((lo & 0x6) === 0x4) addr += ((yield pciRead32(slot, PCI_BAR0 + 4 * n + 4)) as number) * 2 ** 32;
   return { io: false, addr };
 }
 
 /** Capabilities as [offset, id] pairs, following the list from the Capabilities Pointer (bounded: at most 48). */
 export function* pciCapabilities(slot: number): Code<[number, number][]> {
-  const status: number = yield* pciRead16(slot, PCI_STATUS);
+  const status: number = yield pciRead16(slot, PCI_STATUS);
   if ((status & PCI_STATUS_CAP_LIST) === 0) return [];
   const caps: [number, number][] = [];
-  let p: number = (yield* pciRead8(slot, PCI_CAPABILITY_LIST)) & 0xfc;
+  let p: number = (yield pciRead8(slot, PCI_CAPABILITY_LIST)) & 0xfc;
   for (let i = 0; i < 48 && p >= 0x40; i++) {
-    const id: number = yield* pciRead8(slot, p);
+    const id: number = yield pciRead8(slot, p);
     caps.push([p, id]);
-    p = ((yield* pciRead8(slot, p + 1)) as number) & 0xfc;
+    p = ((yield pciRead8(slot, p + 1)) as number) & 0xfc;
   }
   return caps;
 }
 
 /** Sets bits in the Command register. */
 export function* pciEnable(slot: number, bits: number): Code<void> {
-  const cmd: number = yield* pciRead16(slot, PCI_COMMAND);
-  yield* pciWrite16(slot, PCI_COMMAND, cmd | bits);
+  const cmd: number = yield pciRead16(slot, PCI_COMMAND);
+  yield pciWrite16(slot, PCI_COMMAND, cmd | bits);
 }

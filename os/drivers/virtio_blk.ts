@@ -209,20 +209,20 @@ function* cfgRead32(d: BlkDev, off: number): Code<number> {
 
 /** Finds the modern structures through the vendor capabilities; false when there are none. */
 function* findModern(k: Kernel, d: BlkDev, pdev: PciDev): Code<boolean> {
-  const caps: [number, number][] = yield* pciCapabilities(pdev.slot);
+  const caps: [number, number][] = yield pciCapabilities(pdev.slot);
   const where: Record<number, number> = {};
   let mult = 0;
   for (const [off, id] of caps) {
     if (id !== PCI_CAP_ID_VNDR) continue;
-    const cfgType: number = yield* pciRead8(pdev.slot, off + 3);
+    const cfgType: number = yield pciRead8(pdev.slot, off + 3);
     if (cfgType < VIRTIO_PCI_CAP_COMMON_CFG || cfgType > VIRTIO_PCI_CAP_DEVICE_CFG || where[cfgType] !== undefined) continue;
-    const bar: number = yield* pciRead8(pdev.slot, off + 4);
-    const offset: number = yield* pciRead32(pdev.slot, off + 8);
+    const bar: number = yield pciRead8(pdev.slot, off + 4);
+    const offset: number = yield pciRead32(pdev.slot, off + 8);
     if (bar > 5) continue;
-    const b: { io: boolean; addr: number } = yield* pciBar(pdev.slot, bar);
+    const b: { io: boolean; addr: number } = yield pciBar(pdev.slot, bar);
     if (b.io || b.addr === 0) continue;
     where[cfgType] = b.addr + offset;
-    if (cfgType === VIRTIO_PCI_CAP_NOTIFY_CFG) mult = yield* pciRead32(pdev.slot, off + 16);
+    if (cfgType === VIRTIO_PCI_CAP_NOTIFY_CFG) mult = yield pciRead32(pdev.slot, off + 16);
   }
   const common = where[VIRTIO_PCI_CAP_COMMON_CFG];
   const notify = where[VIRTIO_PCI_CAP_NOTIFY_CFG];
@@ -233,7 +233,7 @@ function* findModern(k: Kernel, d: BlkDev, pdev: PciDev): Code<boolean> {
   const pages = new Set<number>();
   for (const pa of [common, notify, isr, dev]) pages.add(pa - (pa % 4096));
   for (const page of pages) {
-    const ok: boolean = yield* mapPage(k, k.kernelPml4, k.p2v(page), page, PTE.RW | PTE.PCD | PTE.PWT | PTE.G, true);
+    const ok: boolean = yield mapPage(k, k.kernelPml4, k.p2v(page), page, PTE.RW | PTE.PCD | PTE.PWT | PTE.G, true);
     if (!ok) return false;
   }
   d.commonVa = k.p2v(common);
@@ -246,7 +246,7 @@ function* findModern(k: Kernel, d: BlkDev, pdev: PciDev): Code<boolean> {
 
 /** Allocates `n` physically contiguous zeroed frames (legacy queues need them); -1 if the allocator cannot. */
 function* allocContiguous(k: Kernel, n: number): Code<number> {
-  yield* acquire(k, k.pmmLock);
+  yield acquire(k, k.pmmLock);
   const got: number[] = [];
   for (let i = 0; i < n; i++) {
     const pa = k.pmm.alloc();
@@ -255,7 +255,7 @@ function* allocContiguous(k: Kernel, n: number): Code<number> {
   }
   const ok = got.length === n && got.every((pa, i) => pa === got[0] + i * 4096);
   if (!ok) for (const pa of got) k.pmm.free(pa);
-  yield* release(k, k.pmmLock);
+  yield release(k, k.pmmLock);
   if (!ok) return -1;
   yield compute(40 * n);
   yield repStos(k.p2v(got[0]), n * 4096, 0);
@@ -263,7 +263,7 @@ function* allocContiguous(k: Kernel, n: number): Code<number> {
 }
 
 function* allocFrameZeroed(k: Kernel): Code<number> {
-  return yield* allocContiguous(k, 1);
+  return yield allocContiguous(k, 1);
 }
 
 /**
@@ -274,12 +274,12 @@ function* allocFrameZeroed(k: Kernel): Code<number> {
  * recovery (no sleeping here).
  */
 function* bringUp(k: Kernel, d: BlkDev, first: boolean): Code<string | null> {
-  yield* setStatus(d, 0);
+  yield setStatus(d, 0);
   let st = 0xff;
-  for (let i = 0; i < 100 && st !== 0; i++) st = yield* getStatus(d);
+  for (let i = 0; i < 100 && st !== 0; i++) st = yield getStatus(d);
   if (st !== 0) return 'device did not reset';
-  yield* setStatus(d, VIRTIO_STATUS_ACKNOWLEDGE);
-  yield* setStatus(d, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
+  yield setStatus(d, VIRTIO_STATUS_ACKNOWLEDGE);
+  yield setStatus(d, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
   let status = VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER;
   // Features: accept only what this driver uses.
   const wantLo = (1 << VIRTIO_BLK_F_RO) | (1 << VIRTIO_BLK_F_BLK_SIZE) | (1 << VIRTIO_F_EVENT_IDX);
@@ -294,7 +294,7 @@ function* bringUp(k: Kernel, d: BlkDev, first: boolean): Code<string | null> {
     const lo: number = yield load32(d.commonVa + CC.device_feature);
     yield store32(d.commonVa + CC.device_feature_select, 1);
     const hi: number = yield load32(d.commonVa + CC.device_feature);
-    if ((hi & (1 << (VIRTIO_F_VERSION_1 - 32))) === 0) return yield* fail(d, status, 'device does not offer VIRTIO_F_VERSION_1');
+    if ((hi & (1 << (VIRTIO_F_VERSION_1 - 32))) === 0) return yield fail(d, status, 'device does not offer VIRTIO_F_VERSION_1');
     const acc = (lo & wantLo) >>> 0;
     yield store32(d.commonVa + CC.driver_feature_select, 0);
     yield store32(d.commonVa + CC.driver_feature, acc);
@@ -303,29 +303,29 @@ function* bringUp(k: Kernel, d: BlkDev, first: boolean): Code<string | null> {
     d.eventIdx = (acc & (1 << VIRTIO_F_EVENT_IDX)) !== 0;
     d.readOnly = (acc & (1 << VIRTIO_BLK_F_RO)) !== 0;
     status |= VIRTIO_STATUS_FEATURES_OK;
-    yield* setStatus(d, status);
-    const back: number = yield* getStatus(d);
-    if ((back & VIRTIO_STATUS_FEATURES_OK) === 0) return yield* fail(d, status, 'device refused the features (FEATURES_OK did not stick)');
+    yield setStatus(d, status);
+    const back: number = yield getStatus(d);
+    if ((back & VIRTIO_STATUS_FEATURES_OK) === 0) return yield fail(d, status, 'device refused the features (FEATURES_OK did not stick)');
   }
   // Queue 0.
   let qsz: number;
   if (d.legacy) {
     yield outw(d.ioBase + VIRTIO_PCI_QUEUE_SEL, 0);
     qsz = yield inw(d.ioBase + VIRTIO_PCI_QUEUE_NUM);
-    if (qsz === 0) return yield* fail(d, status, 'queue 0 has size 0');
-    if ((qsz & (qsz - 1)) !== 0 || qsz > MAX_LEGACY_QUEUE_SIZE || qsz < 4) return yield* fail(d, status, `queue 0 has an unusable size ${qsz}`);
+    if (qsz === 0) return yield fail(d, status, 'queue 0 has size 0');
+    if ((qsz & (qsz - 1)) !== 0 || qsz > MAX_LEGACY_QUEUE_SIZE || qsz < 4) return yield fail(d, status, `queue 0 has an unusable size ${qsz}`);
   } else {
     yield store16(d.commonVa + CC.queue_select, 0);
     const max: number = yield load16(d.commonVa + CC.queue_size);
-    if (max === 0) return yield* fail(d, status, 'queue 0 has size 0');
+    if (max === 0) return yield fail(d, status, 'queue 0 has size 0');
     qsz = Math.min(max, DRIVER_QUEUE_SIZE);
-    if ((qsz & (qsz - 1)) !== 0 || qsz < 4) return yield* fail(d, status, `queue 0 has an unusable size ${max}`);
+    if ((qsz & (qsz - 1)) !== 0 || qsz < 4) return yield fail(d, status, `queue 0 has an unusable size ${max}`);
   }
   if (first) {
-    const err: string | null = yield* allocate(k, d, qsz);
-    if (err !== null) return yield* fail(d, status, err);
+    const err: string | null = yield allocate(k, d, qsz);
+    if (err !== null) return yield fail(d, status, err);
   } else {
-    if (qsz !== d.qsz) return yield* fail(d, status, `queue size changed from ${d.qsz} to ${qsz}`);
+    if (qsz !== d.qsz) return yield fail(d, status, `queue size changed from ${d.qsz} to ${qsz}`);
     yield repStos(d.descVa, d.usedOff + alignUp(6 + 8 * qsz, QUEUE_ALIGN), 0);
   }
   d.availIdx = 0;
@@ -337,27 +337,27 @@ function* bringUp(k: Kernel, d: BlkDev, first: boolean): Code<string | null> {
     yield outl(d.ioBase + VIRTIO_PCI_QUEUE_PFN, d.qPa / 2 ** VIRTIO_PCI_QUEUE_ADDR_SHIFT);
   } else {
     yield store16(d.commonVa + CC.queue_size, qsz);
-    yield* writeU64(d.commonVa + CC.queue_desc, d.qPa);
-    yield* writeU64(d.commonVa + CC.queue_driver, d.qPa + 16 * qsz);
-    yield* writeU64(d.commonVa + CC.queue_device, d.qPa + d.usedOff);
+    yield writeU64(d.commonVa + CC.queue_desc, d.qPa);
+    yield writeU64(d.commonVa + CC.queue_driver, d.qPa + 16 * qsz);
+    yield writeU64(d.commonVa + CC.queue_device, d.qPa + d.usedOff);
     const off: number = yield load16(d.commonVa + CC.queue_notify_off);
     d.notifyVa = d.notifyBase + off * d.notifyMult;
     yield store16(d.commonVa + CC.queue_enable, 1);
   }
   // Capacity (struct virtio_blk_config.capacity, 512-byte sectors).
-  const capLo: number = yield* cfgRead32(d, 0);
-  const capHi: number = yield* cfgRead32(d, 4);
+  const capLo: number = yield cfgRead32(d, 0);
+  const capHi: number = yield cfgRead32(d, 4);
   d.capacity = capHi * 2 ** 32 + capLo;
   status |= VIRTIO_STATUS_DRIVER_OK;
-  yield* setStatus(d, status);
-  const back: number = yield* getStatus(d);
-  if ((back & (VIRTIO_STATUS_DEVICE_NEEDS_RESET | VIRTIO_STATUS_FAILED)) !== 0 || (back & VIRTIO_STATUS_DRIVER_OK) === 0) return yield* fail(d, status, `device status 0x${back.toString(16)} after DRIVER_OK`);
+  yield setStatus(d, status);
+  const back: number = yield getStatus(d);
+  if ((back & (VIRTIO_STATUS_DEVICE_NEEDS_RESET | VIRTIO_STATUS_FAILED)) !== 0 || (back & VIRTIO_STATUS_DRIVER_OK) === 0) return yield fail(d, status, `device status 0x${back.toString(16)} after DRIVER_OK`);
   return null;
 }
 
 /** Sets FAILED (§3.1.1: "the driver SHOULD set the FAILED status bit") and returns `why`. */
 function* fail(d: BlkDev, status: number, why: string): Code<string> {
-  yield* setStatus(d, status | VIRTIO_STATUS_FAILED);
+  yield setStatus(d, status | VIRTIO_STATUS_FAILED);
   return why;
 }
 
@@ -370,14 +370,14 @@ function* allocate(k: Kernel, d: BlkDev, qsz: number): Code<string | null> {
   d.qsz = qsz;
   d.usedOff = alignUp(16 * qsz + 2 * (3 + qsz), QUEUE_ALIGN);
   const bytes = d.usedOff + alignUp(6 + 8 * qsz, QUEUE_ALIGN);
-  const qPa: number = yield* allocContiguous(k, bytes / 4096);
+  const qPa: number = yield allocContiguous(k, bytes / 4096);
   if (qPa < 0) return `no ${bytes / 4096} contiguous frames for the virtqueue`;
   d.qPa = qPa;
   const slots = Math.min(MAX_SLOTS, Math.floor(qsz / 3));
-  const hdrs: number = yield* allocFrameZeroed(k);
+  const hdrs: number = yield allocFrameZeroed(k);
   if (hdrs < 0) return 'out of memory for request headers';
   for (let i = 0; i < slots; i++) {
-    const buf: number = yield* allocFrameZeroed(k);
+    const buf: number = yield allocFrameZeroed(k);
     if (buf < 0) return 'out of memory for bounce buffers';
     d.reqs.push(new BlkReq(i, hdrs + 32 * i, buf));
   }
@@ -389,46 +389,46 @@ export function* blkInit(k: Kernel): Code<void> {
   const mode = k.opts.values.get('blk') ?? 'auto';
   const want = mode === 'on' ? 'auto' : mode;
   if (want !== 'auto' && want !== 'legacy' && want !== 'modern') {
-    yield* kprint(k, `BLK: init failed (unknown blk=${mode}; use auto, legacy or modern)\n`);
+    yield kprint(k, `BLK: init failed (unknown blk=${mode}; use auto, legacy or modern)\n`);
     return;
   }
-  const devs: PciDev[] = yield* pciScan();
+  const devs: PciDev[] = yield pciScan();
   const pdev = devs.find((x) => x.vendor === VIRTIO_VENDOR && ((x.device === VIRTIO_DEV_BLK_TRANSITIONAL && x.subsystem === VIRTIO_ID_BLOCK) || x.device === VIRTIO_DEV_BLK_MODERN));
   if (pdev === undefined) {
-    yield* kprint(k, 'BLK: init failed (no virtio-blk device on PCI bus 0)\n');
+    yield kprint(k, 'BLK: init failed (no virtio-blk device on PCI bus 0)\n');
     return;
   }
-  yield* kprint(k, `BLK: found virtio-blk ${hex4(pdev.vendor)}:${hex4(pdev.device)} at 00:${pdev.slot.toString(16).padStart(2, '0')}.0 irq ${pdev.irqLine}\n`);
+  yield kprint(k, `BLK: found virtio-blk ${hex4(pdev.vendor)}:${hex4(pdev.device)} at 00:${pdev.slot.toString(16).padStart(2, '0')}.0 irq ${pdev.irqLine}\n`);
   const d = new BlkDev(k);
   d.slot = pdev.slot;
-  d.lock = yield* newSpinlock(k, 'blk');
-  const modern: boolean = want === 'legacy' ? false : yield* findModern(k, d, pdev);
+  d.lock = yield newSpinlock(k, 'blk');
+  const modern: boolean = want === 'legacy' ? false : yield findModern(k, d, pdev);
   if (!modern) {
-    if (want === 'modern') return yield* initFailed(k, 'no modern virtio capabilities');
-    const bar0: { io: boolean; addr: number } = yield* pciBar(pdev.slot, 0);
-    if (!bar0.io || bar0.addr === 0) return yield* initFailed(k, 'no legacy I/O BAR 0');
+    if (want === 'modern') return yield initFailed(k, 'no modern virtio capabilities');
+    const bar0: { io: boolean; addr: number } = yield pciBar(pdev.slot, 0);
+    if (!bar0.io || bar0.addr === 0) return yield initFailed(k, 'no legacy I/O BAR 0');
     d.legacy = true;
     d.ioBase = bar0.addr;
   }
-  yield* pciEnable(pdev.slot, PCI_COMMAND_MASTER | (d.legacy ? PCI_COMMAND_IO : PCI_COMMAND_MEMORY));
-  if (pdev.irqPin === 0 || pdev.irqLine === 0 || pdev.irqLine >= 16) return yield* initFailed(k, `interrupt line ${pdev.irqLine} pin ${pdev.irqPin} is not routable`);
+  yield pciEnable(pdev.slot, PCI_COMMAND_MASTER | (d.legacy ? PCI_COMMAND_IO : PCI_COMMAND_MEMORY));
+  if (pdev.irqPin === 0 || pdev.irqLine === 0 || pdev.irqLine >= 16) return yield initFailed(k, `interrupt line ${pdev.irqLine} pin ${pdev.irqPin} is not routable`);
   d.irq = pdev.irqLine;
   d.vector = IRQ_BASE + d.irq;
   // The handler is in place before the device can interrupt.
   k.irqHandlers.set(d.vector, (kk: Kernel, tf: TrapFrame) => blkInterrupt(kk, d, tf));
-  yield* ioapicRoute(k, d.irq, k.cpus[0].lapicId, false, true);
-  const err: string | null = yield* bringUp(k, d, true);
+  yield ioapicRoute(k, d.irq, k.cpus[0].lapicId, false, true);
+  const err: string | null = yield bringUp(k, d, true);
   if (err !== null) {
-    yield* ioapicRoute(k, d.irq, k.cpus[0].lapicId, true, true);
+    yield ioapicRoute(k, d.irq, k.cpus[0].lapicId, true, true);
     k.irqHandlers.delete(d.vector);
-    return yield* initFailed(k, err);
+    return yield initFailed(k, err);
   }
   k.blkSyscall = (kk: Kernel, t: Thread, num: number, a: number, b: number, c: number) => blkSyscall(kk, d, t, num, a, b, c);
-  yield* kprint(k, `BLK: ready ${d.capacity} sectors, ${d.legacy ? 'legacy' : 'modern'} interface, queue ${d.qsz}, ${d.reqs.length} slots${d.eventIdx ? ', event idx' : ''}${d.readOnly ? ', read-only' : ''}\n`);
+  yield kprint(k, `BLK: ready ${d.capacity} sectors, ${d.legacy ? 'legacy' : 'modern'} interface, queue ${d.qsz}, ${d.reqs.length} slots${d.eventIdx ? ', event idx' : ''}${d.readOnly ? ', read-only' : ''}\n`);
 }
 
 function* initFailed(k: Kernel, why: string): Code<void> {
-  yield* kprint(k, `BLK: init failed (${why})\n`);
+  yield kprint(k, `BLK: init failed (${why})\n`);
 }
 
 function hex4(n: number): string {
@@ -439,30 +439,30 @@ function hex4(n: number): string {
 
 /** Takes a free request slot, sleeping while all are busy; null when the device is dead. */
 function* getSlot(k: Kernel, d: BlkDev): Code<BlkReq | null> {
-  yield* acquire(k, d.lock);
+  yield acquire(k, d.lock);
   let got: BlkReq | null = null;
   for (;;) {
     if (d.dead) break;
     got = d.reqs.find((r) => !r.busy) ?? null;
     if (got !== null) break;
-    yield* sleep(k, d.slotChan, d.lock);
+    yield sleep(k, d.slotChan, d.lock);
   }
   if (got !== null) got.busy = true;
-  yield* release(k, d.lock);
+  yield release(k, d.lock);
   return got;
 }
 
 function* putSlot(k: Kernel, d: BlkDev, r: BlkReq): Code<void> {
-  yield* acquire(k, d.lock);
+  yield acquire(k, d.lock);
   r.busy = false;
-  yield* wakeup(k, d.slotChan);
-  yield* release(k, d.lock);
+  yield wakeup(k, d.slotChan);
+  yield release(k, d.lock);
 }
 
 /** Writes descriptor `i`: addr, len, flags, next (struct virtq_desc). */
 function* writeDesc(d: BlkDev, i: number, pa: number, len: number, flags: number, next: number): Code<void> {
   const va = d.descVa + 16 * i;
-  yield* writeU64(va, pa);
+  yield writeU64(va, pa);
   yield store32(va + 8, len);
   yield store16(va + 12, flags);
   yield store16(va + 14, next);
@@ -477,20 +477,20 @@ function* submitAndWait(k: Kernel, d: BlkDev, r: BlkReq, type: number, lba: numb
   const hdr = d.va(r.hdrPa);
   yield store32(hdr, type);
   yield store32(hdr + 4, 0);
-  yield* writeU64(hdr + 8, lba);
+  yield writeU64(hdr + 8, lba);
   yield store8(hdr + 16, 0xff); // status: the device must overwrite it
-  yield* acquire(k, d.lock);
+  yield acquire(k, d.lock);
   if (d.dead) {
-    yield* release(k, d.lock);
+    yield release(k, d.lock);
     return VIRTIO_BLK_S_IOERR;
   }
-  if (d.freeDescs.length < 3) yield* kassert('sched-invariant', `blk: ${d.freeDescs.length} free descriptors for a request slot`);
+  if (d.freeDescs.length < 3) yield kassert('sched-invariant', `blk: ${d.freeDescs.length} free descriptors for a request slot`);
   const d0 = d.freeDescs.pop()!;
   const d1 = d.freeDescs.pop()!;
   const d2 = d.freeDescs.pop()!;
-  yield* writeDesc(d, d0, r.hdrPa, 16, VIRTQ_DESC_F_NEXT, d1);
-  yield* writeDesc(d, d1, r.bufPa, len, VIRTQ_DESC_F_NEXT | (type === VIRTIO_BLK_T_IN ? VIRTQ_DESC_F_WRITE : 0), d2);
-  yield* writeDesc(d, d2, r.hdrPa + 16, 1, VIRTQ_DESC_F_WRITE, 0);
+  yield writeDesc(d, d0, r.hdrPa, 16, VIRTQ_DESC_F_NEXT, d1);
+  yield writeDesc(d, d1, r.bufPa, len, VIRTQ_DESC_F_NEXT | (type === VIRTIO_BLK_T_IN ? VIRTQ_DESC_F_WRITE : 0), d2);
+  yield writeDesc(d, d2, r.hdrPa + 16, 1, VIRTQ_DESC_F_WRITE, 0);
   r.head = d0;
   r.descs = [d0, d1, d2];
   r.done = false;
@@ -507,29 +507,29 @@ function* submitAndWait(k: Kernel, d: BlkDev, r: BlkReq, type: number, lba: numb
     const availEvent: number = yield load16(d.usedVa + 4 + 8 * d.qsz);
     kick = ((d.availIdx - availEvent - 1) & 0xffff) < ((d.availIdx - old) & 0xffff);
   } else kick = (((yield load16(d.usedVa)) as number) & VIRTQ_USED_F_NO_NOTIFY) === 0;
-  if (kick) yield* notifyQueue(d);
+  if (kick) yield notifyQueue(d);
   if (k.bug === 'blk-missed-irq') {
     // PLANTED BUG: check-then-sleep without the lock. A completion that
     // lands between the check and the sleep wakes nobody, and this thread
     // sleeps forever (the original Rugo's missed-interrupt race).
-    yield* release(k, d.lock);
+    yield release(k, d.lock);
     while (!r.done) {
       yield compute(20); // account the wait
-      yield* sleep(k, r, null);
+      yield sleep(k, r, null);
     }
-    yield* acquire(k, d.lock);
+    yield acquire(k, d.lock);
   } else {
-    while (!r.done) yield* sleep(k, r, d.lock);
+    while (!r.done) yield sleep(k, r, d.lock);
   }
   const status = r.status;
-  yield* release(k, d.lock);
+  yield release(k, d.lock);
   return status;
 }
 
 /** Marks the request whose chain starts at `id` complete (dev.lock held). */
 function* completeHead(k: Kernel, d: BlkDev, id: number): Code<void> {
   const r = id < d.byHead.length ? d.byHead[id] : null;
-  if (r === null) return yield* kassert('data-integrity', `blk: used ring returned chain ${id}, which is not in flight`);
+  if (r === null) return yield kassert('data-integrity', `blk: used ring returned chain ${id}, which is not in flight`);
   r.status = yield load8(d.va(r.hdrPa + 16));
   d.byHead[id] = null;
   for (let i = r.descs.length - 1; i >= 0; i--) d.freeDescs.push(r.descs[i]);
@@ -538,7 +538,7 @@ function* completeHead(k: Kernel, d: BlkDev, id: number): Code<void> {
   r.done = true;
   k.ioInFlight--;
   d.stats.completed++;
-  yield* wakeup(k, r);
+  yield wakeup(k, r);
 }
 
 /** Consumes the used ring; with EVENT_IDX re-arms used_event and re-checks idx (§2.7.14). Returns entries consumed. */
@@ -549,7 +549,7 @@ function* drainUsed(k: Kernel, d: BlkDev): Code<number> {
       const idx: number = yield load16(d.usedVa + 2);
       if (idx === d.lastUsed) break;
       const id: number = yield load32(d.usedVa + 4 + 8 * (d.lastUsed % d.qsz));
-      yield* completeHead(k, d, id);
+      yield completeHead(k, d, id);
       d.lastUsed = (d.lastUsed + 1) & 0xffff;
       n++;
     }
@@ -563,18 +563,18 @@ function* drainUsed(k: Kernel, d: BlkDev): Code<number> {
 
 /** The device's interrupt (INTx, level): read ISR (ack), consume completions, recover from DEVICE_NEEDS_RESET, EOI. */
 function* blkInterrupt(k: Kernel, d: BlkDev, _tf: TrapFrame): Code<void> {
-  const isr: number = yield* readIsr(d);
+  const isr: number = yield readIsr(d);
   d.stats.irqs++;
-  yield* acquire(k, d.lock);
+  yield acquire(k, d.lock);
   let n = 0;
-  if (!d.dead) n = yield* drainUsed(k, d);
+  if (!d.dead) n = yield drainUsed(k, d);
   if ((isr & VIRTIO_PCI_ISR_CONFIG) !== 0 && !d.dead) {
-    const st: number = yield* getStatus(d);
-    if ((st & VIRTIO_STATUS_DEVICE_NEEDS_RESET) !== 0) yield* recover(k, d);
+    const st: number = yield getStatus(d);
+    if ((st & VIRTIO_STATUS_DEVICE_NEEDS_RESET) !== 0) yield recover(k, d);
   }
   if (n === 0 && (isr & (VIRTIO_PCI_ISR_QUEUE | VIRTIO_PCI_ISR_CONFIG)) === 0) d.stats.spurious++;
-  yield* release(k, d.lock);
-  yield* lapicEoi(k);
+  yield release(k, d.lock);
+  yield lapicEoi(k);
 }
 
 /** DEVICE_NEEDS_RESET: fail every request in flight with IOERR, reset and re-initialize (dev.lock held). */
@@ -590,15 +590,15 @@ function* recover(k: Kernel, d: BlkDev): Code<void> {
     r.done = true;
     k.ioInFlight--;
     failed++;
-    yield* wakeup(k, r);
+    yield wakeup(k, r);
   }
   d.stats.failedByReset += failed;
-  const err: string | null = yield* bringUp(k, d, false);
+  const err: string | null = yield bringUp(k, d, false);
   if (err !== null) {
     d.dead = true;
-    yield* wakeup(k, d.slotChan);
-    yield* kprint(k, `BLK: device failed (${err}); block I/O now returns EIO\n`);
-  } else yield* kprint(k, `BLK: device reset, ${failed} request(s) failed with EIO\n`);
+    yield wakeup(k, d.slotChan);
+    yield kprint(k, `BLK: device failed (${err}); block I/O now returns EIO\n`);
+  } else yield kprint(k, `BLK: device reset, ${failed} request(s) failed with EIO\n`);
 }
 
 // ---- the syscalls ---------------------------------------------------------------------------------
@@ -610,21 +610,21 @@ function* blkSyscall(k: Kernel, d: BlkDev, _t: Thread, num: number, lba: number,
   if (!userRange(buf, len)) return ERR.EFAULT;
   const write = num === SYS.blk_write;
   if (write && d.readOnly) return ERR.EIO;
-  const r: BlkReq | null = yield* getSlot(k, d);
+  const r: BlkReq | null = yield getSlot(k, d);
   if (r === null) return ERR.EIO;
   let result = len;
   if (write) {
-    const e: number = yield* copyIn(k, d.va(r.bufPa), buf, len);
+    const e: number = yield copyIn(k, d.va(r.bufPa), buf, len);
     if (e < 0) result = e;
   }
   if (result >= 0) {
-    const status: number = yield* submitAndWait(k, d, r, write ? VIRTIO_BLK_T_OUT : VIRTIO_BLK_T_IN, lba, len);
+    const status: number = yield submitAndWait(k, d, r, write ? VIRTIO_BLK_T_OUT : VIRTIO_BLK_T_IN, lba, len);
     if (status !== VIRTIO_BLK_S_OK) result = ERR.EIO;
     else if (!write) {
-      const e: number = yield* copyOut(k, buf, d.va(r.bufPa), len);
+      const e: number = yield copyOut(k, buf, d.va(r.bufPa), len);
       if (e < 0) result = e;
     }
   }
-  yield* putSlot(k, d, r);
+  yield putSlot(k, d, r);
   return result;
 }

@@ -49,10 +49,10 @@ export class Endpoint {
 /** Creates an endpoint owned by `p`; returns a handle or an error. */
 export function* endpointCreate(k: Kernel, p: Process): Code<number> {
   if (p.endpointsCreated >= LIMITS.endpointsPerProcess) return ERR.EQUOTA;
-  const pa: number = yield* allocFrame(k);
+  const pa: number = yield allocFrame(k);
   if (pa < 0) return ERR.ENOMEM;
-  yield* zeroFrame(k, pa);
-  yield* acquire(k, k.ipcLock);
+  yield zeroFrame(k, pa);
+  yield acquire(k, k.ipcLock);
   let id = -1;
   for (let i = 0; i < LIMITS.endpointsSystem; i++) {
     if (k.endpoints[i] === null || k.endpoints[i] === undefined) {
@@ -61,16 +61,16 @@ export function* endpointCreate(k: Kernel, p: Process): Code<number> {
     }
   }
   if (id < 0) {
-    yield* release(k, k.ipcLock);
-    yield* freeFrame(k, pa);
+    yield release(k, k.ipcLock);
+    yield freeFrame(k, pa);
     return ERR.EQUOTA;
   }
   const ep = new Endpoint(id, pa, intOption(k.opts, 'ipcq', 1, 1, 16), p.pid);
   k.endpoints[id] = ep;
-  yield* release(k, k.ipcLock);
+  yield release(k, k.ipcLock);
   const h = p.addHandle({ kind: 'endpoint', ep });
   if (h < 0) {
-    yield* endpointDrop(k, ep);
+    yield endpointDrop(k, ep);
     return h;
   }
   p.endpointsCreated++;
@@ -83,7 +83,7 @@ function slotVa(k: Kernel, ep: Endpoint, i: number): number {
 
 /** Sanitizer (KASAN-like, always on): an endpoint's page (which holds it, as in a C kernel) must still be allocated when used. */
 function* checkLive(k: Kernel, ep: Endpoint): Code<void> {
-  if (!k.pmm.isAllocated(ep.pa) || ep.freed) yield* kassert('use-after-free', `endpoint ${ep.id} (owner pid ${ep.ownerPid}) used after its page 0x${ep.pa.toString(16)} was freed`);
+  if (!k.pmm.isAllocated(ep.pa) || ep.freed) yield kassert('use-after-free', `endpoint ${ep.id} (owner pid ${ep.ownerPid}) used after its page 0x${ep.pa.toString(16)} was freed`);
 }
 
 /** BUG (ep-uaf): the owner's death frees its endpoints outright, ignoring other holders' references. */
@@ -92,7 +92,7 @@ export function* endpointOwnerDied(k: Kernel, pid: number): Code<void> {
   for (const ep of k.endpoints) {
     if (ep === null || ep.ownerPid !== pid || ep.freed) continue;
     ep.freed = true;
-    yield* freeFrame(k, ep.pa);
+    yield freeFrame(k, ep.pa);
   }
 }
 
@@ -102,22 +102,22 @@ export function* endpointSend(k: Kernel, t: Thread, ep: Endpoint, buf: number, l
   if ((flags & ~IPC_SEND_BLOCK) !== 0) return ERR.EINVAL;
   if (!userRange(buf, len)) return ERR.EFAULT;
   yield compute(60);
-  yield* acquire(k, k.ipcLock);
-  yield* checkLive(k, ep);
-  while (!ep.closed && ep.count >= ep.cap && (flags & IPC_SEND_BLOCK) !== 0 && !t.killed) yield* sleep(k, ep.spaceChan, k.ipcLock);
+  yield acquire(k, k.ipcLock);
+  yield checkLive(k, ep);
+  while (!ep.closed && ep.count >= ep.cap && (flags & IPC_SEND_BLOCK) !== 0 && !t.killed) yield sleep(k, ep.spaceChan, k.ipcLock);
   if (ep.closed || t.killed) {
-    yield* release(k, k.ipcLock);
+    yield release(k, k.ipcLock);
     return ERR.EDEAD;
   }
   if (ep.count >= ep.cap) {
-    yield* release(k, k.ipcLock);
+    yield release(k, k.ipcLock);
     return ERR.EFULL;
   }
   const slot = (ep.head + ep.count) % ep.cap;
-  yield* checkLive(k, ep);
-  const ok: boolean = yield* guardedCopy(t, slotVa(k, ep, slot), buf, len);
+  yield checkLive(k, ep);
+  const ok: boolean = yield guardedCopy(t, slotVa(k, ep, slot), buf, len);
   if (!ok) {
-    yield* release(k, k.ipcLock);
+    yield release(k, k.ipcLock);
     return ERR.EFAULT;
   }
   ep.lens[slot] = len;
@@ -126,13 +126,13 @@ export function* endpointSend(k: Kernel, t: Thread, ep: Endpoint, buf: number, l
   yield outl(TRACE_PORT, traceWord(TraceEvent.IpcSend, ep.id | ((ep.sent & 0xffff) << 8))); // paravirtual trace: free
   let woke = 0;
   if (ep.waiter !== null) {
-    yield* acquire(k, k.schedLock);
+    yield acquire(k, k.schedLock);
     woke = wakeupLocked(k, ep);
-    yield* traceFlush(k);
-    yield* release(k, k.schedLock);
+    yield traceFlush(k);
+    yield release(k, k.schedLock);
   }
-  yield* release(k, k.ipcLock);
-  if (woke > 0) yield* kickIdle(k, woke);
+  yield release(k, k.ipcLock);
+  if (woke > 0) yield kickIdle(k, woke);
   return 0;
 }
 
@@ -141,69 +141,69 @@ export function* endpointRecv(k: Kernel, t: Thread, ep: Endpoint, buf: number, c
   if (!Number.isSafeInteger(cap) || cap < 0) return ERR.EINVAL;
   if (!userRange(buf, Math.min(cap, LIMITS.maxMessage))) return ERR.EFAULT;
   yield compute(60);
-  yield* acquire(k, k.ipcLock);
-  yield* checkLive(k, ep);
+  yield acquire(k, k.ipcLock);
+  yield checkLive(k, ep);
   if (ep.count === 0 && ep.waiter !== null && ep.waiter !== t) {
-    yield* release(k, k.ipcLock);
+    yield release(k, k.ipcLock);
     return ERR.EBUSY;
   }
   while (ep.count === 0 && !ep.closed && !t.killed) {
     ep.waiter = t;
     if (k.bug === 'ipc-recv-race') {
       // BUG: drops the lock between the empty check and the sleep; a send in between wakes nobody.
-      yield* release(k, k.ipcLock);
-      yield* sleep(k, ep, null);
-      yield* acquire(k, k.ipcLock);
-    } else yield* sleep(k, ep, k.ipcLock);
+      yield release(k, k.ipcLock);
+      yield sleep(k, ep, null);
+      yield acquire(k, k.ipcLock);
+    } else yield sleep(k, ep, k.ipcLock);
     if (ep.waiter === t) ep.waiter = null;
   }
   if (ep.count === 0) {
-    yield* release(k, k.ipcLock);
+    yield release(k, k.ipcLock);
     return ERR.EDEAD;
   }
   const slot = ep.head;
   const len = ep.lens[slot];
   if (len > cap) {
-    yield* release(k, k.ipcLock);
+    yield release(k, k.ipcLock);
     return ERR.ETOOBIG;
   }
-  yield* checkLive(k, ep);
-  const ok: boolean = yield* guardedCopy(t, buf, slotVa(k, ep, slot), len);
+  yield checkLive(k, ep);
+  const ok: boolean = yield guardedCopy(t, buf, slotVa(k, ep, slot), len);
   if (!ok) {
-    yield* release(k, k.ipcLock);
+    yield release(k, k.ipcLock);
     return ERR.EFAULT;
   }
   ep.head = (ep.head + 1) % ep.cap;
   ep.count--;
   ep.received++;
   yield outl(TRACE_PORT, traceWord(TraceEvent.IpcRecv, ep.id | ((ep.received & 0xffff) << 8))); // paravirtual trace: free
-  yield* acquire(k, k.schedLock);
+  yield acquire(k, k.schedLock);
   const woke = wakeupLocked(k, ep.spaceChan);
-  yield* traceFlush(k);
-  yield* release(k, k.schedLock);
-  yield* release(k, k.ipcLock);
-  if (woke > 0) yield* kickIdle(k, woke);
+  yield traceFlush(k);
+  yield release(k, k.schedLock);
+  yield release(k, k.ipcLock);
+  if (woke > 0) yield kickIdle(k, woke);
   return len;
 }
 
 /** Drops one reference; the last one closes the endpoint (waiters get EDEAD) and frees it. */
 export function* endpointDrop(k: Kernel, ep: Endpoint): Code<void> {
-  yield* acquire(k, k.ipcLock);
+  yield acquire(k, k.ipcLock);
   ep.refs--;
   let free = false;
   if (ep.refs <= 0 && !ep.closed) {
     ep.closed = true;
     free = true;
     if (k.endpoints[ep.id] === ep) k.endpoints[ep.id] = null;
-    yield* acquire(k, k.schedLock);
+    yield acquire(k, k.schedLock);
     wakeupLocked(k, ep);
     wakeupLocked(k, ep.spaceChan);
-    yield* traceFlush(k);
-    yield* release(k, k.schedLock);
+    yield traceFlush(k);
+    yield release(k, k.schedLock);
   }
-  yield* release(k, k.ipcLock);
+  yield release(k, k.ipcLock);
   if (free && !ep.freed) {
     ep.freed = true;
-    yield* freeFrame(k, ep.pa);
+    yield freeFrame(k, ep.pa);
   }
 }

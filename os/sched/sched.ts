@@ -43,21 +43,21 @@ export function* spawn(k: Kernel, name: string, body: (k: Kernel, t: Thread) => 
   t.prio = prio;
   init?.(t);
   yield compute(200); // thread and stack set-up
-  yield* acquire(k, k.schedLock);
+  yield acquire(k, k.schedLock);
   k.threads.push(t);
   makeRunnable(k, t);
-  yield* traceFlush(k);
-  yield* release(k, k.schedLock);
-  yield* kickIdle(k, 1);
+  yield traceFlush(k);
+  yield release(k, k.schedLock);
+  yield kickIdle(k, 1);
   return t;
 }
 
 /** First code of every new thread: it arrives from switchAway holding schedLock. */
 function* threadStart(k: Kernel, self: () => Thread, body: (k: Kernel, t: Thread) => Code<void>): Code<void> {
-  yield* release(k, k.schedLock);
+  yield release(k, k.schedLock);
   yield sti();
-  yield* body(k, self());
-  yield* exitThread(k);
+  yield body(k, self());
+  yield exitThread(k);
 }
 
 /** Marks `t` runnable and queues it (schedLock held). */
@@ -83,11 +83,11 @@ export function* traceFlush(k: Kernel): Code<void> {
  * thread is switched back to (possibly on another CPU).
  */
 export function* switchAway(k: Kernel, c: PerCpu): Code<void> {
-  if (c.held.length !== 1 || c.held[0] !== k.schedLock) yield* kassert('sched-invariant', `switch with spinlocks held: ${c.held.map((l) => l.name).join(', ')}`);
-  if (c.noff !== 1) yield* kassert('sched-invariant', `switch with push_off depth ${c.noff}`);
+  if (c.held.length !== 1 || c.held[0] !== k.schedLock) yield kassert('sched-invariant', `switch with spinlocks held: ${c.held.map((l) => l.name).join(', ')}`);
+  if (c.noff !== 1) yield kassert('sched-invariant', `switch with push_off depth ${c.noff}`);
   const prev = c.current;
   const next = k.policy.pickNext(c.index, k.ticks) ?? c.idle;
-  yield* traceFlush(k);
+  yield traceFlush(k);
   const prevKind = prev.idle ? PickPrev.Idle : prev.state === 'sleeping' ? PickPrev.Sleeping : prev.state === 'zombie' ? PickPrev.Exited : PickPrev.Runnable;
   yield outl(TRACE_PORT, traceWord(TraceEvent.Pick, Math.min(255, k.policy.length) | (prevKind << 8) | ((next === prev ? 1 : 0) << 10)));
   if (next === prev) {
@@ -109,20 +109,20 @@ export function* switchAway(k: Kernel, c: PerCpu): Code<void> {
   next.switchedInAt = now;
   c.current = next;
   yield switchTo(next.stack);
-  const c2: PerCpu = yield* mycpu(k);
+  const c2: PerCpu = yield mycpu(k);
   c2.intena = intena;
 }
 
 /** Gives up the CPU: the current thread goes back to the run queue. */
 export function* yieldCpu(k: Kernel): Code<void> {
-  yield* acquire(k, k.schedLock);
-  const c: PerCpu = yield* mycpu(k);
+  yield acquire(k, k.schedLock);
+  const c: PerCpu = yield mycpu(k);
   const t = c.current;
   if (!t.idle) {
     makeRunnable(k, t);
-    yield* switchAway(k, c);
+    yield switchAway(k, c);
   }
-  yield* release(k, k.schedLock);
+  yield release(k, k.schedLock);
 }
 
 /**
@@ -133,23 +133,23 @@ export function* yieldCpu(k: Kernel): Code<void> {
 export function* sleep(k: Kernel, chan: unknown, lk: import('../sync/spinlock.ts').Spinlock | null, wakeTick = 0): Code<void> {
   const own = lk === k.schedLock;
   if (!own) {
-    yield* acquire(k, k.schedLock);
-    if (lk !== null) yield* release(k, lk);
+    yield acquire(k, k.schedLock);
+    if (lk !== null) yield release(k, lk);
   }
-  const c: PerCpu = yield* mycpu(k);
+  const c: PerCpu = yield mycpu(k);
   const problem = k.lockdep.checkSleep(c, [k.schedLock]);
-  if (problem !== null) yield* kassert(problem.name, problem.detail);
+  if (problem !== null) yield kassert(problem.name, problem.detail);
   const t = c.current;
-  if (t.idle) yield* kassert('sched-invariant', `idle thread ${t.name} tried to sleep on ${chanName(chan)}`);
+  if (t.idle) yield kassert('sched-invariant', `idle thread ${t.name} tried to sleep on ${chanName(chan)}`);
   t.chan = chan;
   t.wakeTick = wakeTick;
   t.state = 'sleeping';
-  yield* switchAway(k, c);
+  yield switchAway(k, c);
   t.chan = null;
   t.wakeTick = 0;
   if (!own) {
-    yield* release(k, k.schedLock);
-    if (lk !== null) yield* acquire(k, lk);
+    yield release(k, k.schedLock);
+    if (lk !== null) yield acquire(k, lk);
   }
 }
 
@@ -167,69 +167,69 @@ export function wakeupLocked(k: Kernel, chan: unknown): number {
 
 /** Wakes every thread sleeping on `chan` and kicks idle CPUs to run them. */
 export function* wakeup(k: Kernel, chan: unknown): Code<number> {
-  yield* acquire(k, k.schedLock);
+  yield acquire(k, k.schedLock);
   const n = wakeupLocked(k, chan);
-  yield* traceFlush(k);
-  yield* release(k, k.schedLock);
-  if (n > 0) yield* kickIdle(k, n);
+  yield traceFlush(k);
+  yield release(k, k.schedLock);
+  if (n > 0) yield kickIdle(k, n);
   return n;
 }
 
 /** Sends a reschedule IPI to up to `n` idle CPUs other than this one. */
 export function* kickIdle(k: Kernel, n: number): Code<void> {
   if (k.cpus.length < 2) return;
-  const self: number = (yield* mycpu(k)).index;
+  const self: number = (yield mycpu(k)).index;
   for (const c of k.cpus) {
     if (n <= 0) break;
     if (c.index === self || !c.online || c.current !== c.idle) continue;
-    yield* sendIpi(k, c.lapicId, VEC_RESCHED);
+    yield sendIpi(k, c.lapicId, VEC_RESCHED);
     n--;
   }
 }
 
 /** Ends the current thread: it becomes a zombie, joiners wake, and the CPU moves on. Never returns. */
 export function* exitThread(k: Kernel): Code<never> {
-  yield* acquire(k, k.schedLock);
-  const c: PerCpu = yield* mycpu(k);
+  yield acquire(k, k.schedLock);
+  const c: PerCpu = yield mycpu(k);
   const t = c.current;
   t.state = 'zombie';
   wakeupLocked(k, t);
-  yield* switchAway(k, c);
-  return yield* kassert('sched-invariant', `zombie thread ${t.name} was scheduled again`);
+  yield switchAway(k, c);
+  return (yield kassert('sched-invariant', `zombie thread ${t.name} was scheduled again`)) as never;
 }
 
 /** Waits until `t` has exited, then forgets it. */
 export function* join(k: Kernel, t: Thread): Code<void> {
-  yield* acquire(k, k.schedLock);
-  while (t.state !== 'zombie') yield* sleep(k, t, k.schedLock);
+  yield acquire(k, k.schedLock);
+  while (t.state !== 'zombie') yield sleep(k, t, k.schedLock);
   k.threads = k.threads.filter((x) => x !== t);
-  yield* release(k, k.schedLock);
+  yield release(k, k.schedLock);
 }
 
 /** Sleeps for `n` timer ticks. */
 export function* sleepTicks(k: Kernel, n: number): Code<void> {
-  yield* acquire(k, k.schedLock);
+  yield acquire(k, k.schedLock);
   const until = k.ticks + n;
-  while (k.ticks < until) yield* sleep(k, TICK_CHAN, k.schedLock, until);
-  yield* release(k, k.schedLock);
+  while (k.ticks < until) yield sleep(k, TICK_CHAN, k.schedLock, until);
+  yield release(k, k.schedLock);
 }
 
 /** Sleeps until the global tick count reaches `tick`. */
 export function* sleepUntilTick(k: Kernel, tick: number): Code<void> {
-  yield* acquire(k, k.schedLock);
-  while (k.ticks < tick) yield* sleep(k, TICK_CHAN, k.schedLock, tick);
-  yield* release(k, k.schedLock);
+  yield acquire(k, k.schedLock);
+  while (k.ticks < tick) yield sleep(k, TICK_CHAN, k.schedLock, tick);
+  yield release(k, k.schedLock);
 }
 
 /** A CPU's idle loop: run whatever is runnable, else halt until an interrupt. Checks and halts with interrupts off (sti; hlt is atomic), so no wakeup is lost. */
 export function* idleLoop(k: Kernel): Code<never> {
   for (;;) {
     yield cli();
-    yield* acquire(k, k.schedLock);
-    const c: PerCpu = yield* mycpu(k);
+    yield acquire(k, k.schedLock);
+    const c: PerCpu = yield mycpu(k);
     const any = k.policy.length > 0;
-    if (any) yield* switchAway(k, c);
-    yield* release(k, k.schedLock);
+    if (any) yield switchAway(k, c);
+    yield release(k, k.schedLock);
     if (!any) {
       yield sti();
       yield hlt();
@@ -239,15 +239,15 @@ export function* idleLoop(k: Kernel): Code<never> {
 
 /** Timer tick on CPU `c` (called from the timer interrupt after EOI): global ticks, timed wakeups, checkers, preemption. */
 export function* timerTick(k: Kernel): Code<void> {
-  yield* acquire(k, k.schedLock);
-  const c: PerCpu = yield* mycpu(k);
+  yield acquire(k, k.schedLock);
+  const c: PerCpu = yield mycpu(k);
   c.timerTicks++;
   let woke = 0;
   let userDeadlock = '';
   if (c.index === 0) {
-    yield* acquire(k, k.statsLock);
+    yield acquire(k, k.statsLock);
     k.statTicks++;
-    yield* release(k, k.statsLock);
+    yield release(k, k.statsLock);
     k.ticks++;
     for (const t of k.threads) {
       if (t.state === 'sleeping' && t.chan === TICK_CHAN && t.wakeTick <= k.ticks) {
@@ -267,23 +267,23 @@ export function* timerTick(k: Kernel): Code<void> {
       }
       userDeadlock = problem[1];
       woke++;
-    } else if (problem !== null) yield* kassert(problem[0], problem[1]);
-    if (k.ticks % 100 === 0 && k.opts.values.get('test') === 'ticks') yield* kprint(k, `TICK: ${k.ticks}\n`);
+    } else if (problem !== null) yield kassert(problem[0], problem[1]);
+    if (k.ticks % 100 === 0 && k.opts.values.get('test') === 'ticks') yield kprint(k, `TICK: ${k.ticks}\n`);
   }
   const t = c.current;
   if (!t.idle) {
     t.cpuTicks++;
     if (k.policy.tick(t, c.index, k.ticks)) {
       makeRunnable(k, t);
-      yield* switchAway(k, c);
+      yield switchAway(k, c);
     }
   } else if (k.policy.length > 0) {
-    yield* switchAway(k, c);
+    yield switchAway(k, c);
   }
-  yield* traceFlush(k);
-  yield* release(k, k.schedLock);
-  if (userDeadlock !== '') yield* kprint(k, `USER: deadlock, killing the processes: ${userDeadlock}\n`);
-  if (woke > 0) yield* kickIdle(k, woke);
+  yield traceFlush(k);
+  yield release(k, k.schedLock);
+  if (userDeadlock !== '') yield kprint(k, `USER: deadlock, killing the processes: ${userDeadlock}\n`);
+  if (woke > 0) yield kickIdle(k, woke);
 }
 
 /** Whether sleeping thread `t` waits for something that has already happened (a lost wakeup: a kernel bug). */

@@ -108,3 +108,19 @@ describe('fault plans and workloads', () => {
     );
   });
 });
+
+describe('block-device fault plans', () => {
+  it('faultPlan({ blk: true }) on stress-blk: injected I/O errors, spikes, resets and power loss never panic the kernel or crash the simulator, and data that was written reads back or fails with an error', () => {
+    fc.assert(
+      fc.property(faultPlan({ blk: true, maxAllocFailures: 0, maxPowerLossWrite: 30 }), fc.nat(1000), (plan, seed) => {
+        const r = runScenario('stress-blk', { faults: plan, seed, cpus: 2 });
+        expect(['debug-exit', 'power-loss'], `${r.stopReason}: ${r.reasons.join('; ')}`).toContain(r.stopReason);
+        expect(r.serial).not.toMatch(/KASSERT|RUGO: panic|VIRTIO:/);
+        if (r.stopReason === 'debug-exit') expect(r.serial, r.serial.slice(-400)).toMatch(/STRESS: blk ok/);
+        const noFaults = !plan.blk?.ioError && !plan.blk?.latencySpike && !plan.blk?.reset && !plan.blk?.powerLossAtWrite;
+        if (noFaults) expect(r.verdict).toBe('pass');
+      }),
+      { seed: SEED, numRuns: 10 },
+    );
+  });
+});

@@ -20,6 +20,8 @@ import { encodeToken } from '../scenarios/token.ts';
 import { bugOptions } from '../scenarios/bugs.ts';
 import { isBundled } from '../scenarios/scenario.ts';
 import { ReplaySource, type Decision } from '../sim/decisions.ts';
+import type { FaultPlan as BlkFaultPlan } from '../sim/virtio/blk.ts';
+import { DEFAULT_DISK } from '../scenarios/disk.ts';
 import type { MetricsSummary } from '../sim/metrics.ts';
 import { SYSCALL_NAMES } from '../os/syscall/abi.ts';
 
@@ -33,6 +35,12 @@ export interface ScheduleEntry {
 export interface FaultPlan {
   /** Frame allocations (counted from the start of the test workload, 1-based) that fail with ENOMEM. */
   readonly allocFailAt?: readonly number[];
+  /**
+   * Block-device faults (scenarios with a disk): which fault sites the
+   * device asks (the run's decisions then choose the requests they hit), and
+   * power loss at the Nth write (System/161's doom counter), optionally torn.
+   */
+  readonly blk?: Partial<BlkFaultPlan>;
 }
 
 export interface TestRunOptions {
@@ -83,6 +91,13 @@ function toScenario(s: string | Scenario): Scenario {
   return typeof s === 'string' ? resolveScenario(s) : s;
 }
 
+/** The scenario with the fault plan's block-device faults merged into its disk (scenarios without a disk are left alone). */
+function withBlkFaults(sc: Scenario, f: FaultPlan | undefined): Scenario {
+  if (f?.blk === undefined || sc.machine.noDisk === true) return sc;
+  const disk = sc.machine.disk ?? DEFAULT_DISK;
+  return { ...sc, machine: { ...sc.machine, disk: { ...disk, faults: { ...disk.faults, ...f.blk } } } };
+}
+
 function isRecorded(d: readonly ScheduleEntry[] | readonly Decision[]): d is readonly Decision[] {
   return d.length > 0 && 'site' in d[0];
 }
@@ -97,7 +112,7 @@ export function faultOptions(f: FaultPlan | undefined): string[] {
 
 /** Runs one scenario (a bundled name, a file path, or a Scenario). */
 export function runScenario(scenario: string | Scenario, opts: TestRunOptions = {}): TestRunResult {
-  const sc = toScenario(scenario);
+  const sc = withBlkFaults(toScenario(scenario), opts.faults);
   const extra = [...bugOptions(opts.bug), ...faultOptions(opts.faults), ...(opts.options ?? [])];
   const cpus = opts.cpus ?? sc.machine.cpus;
   const seed = opts.seed ?? 1;
@@ -157,10 +172,23 @@ export function decisionList(opts: { maxIndex?: number; maxLength?: number; maxV
   return fc.array(fc.record({ at: fc.nat({ max: maxIndex }), value: fc.nat({ max: maxValue }) }), { maxLength: opts.maxLength ?? 12 });
 }
 
-/** Fault plans: a few allocation failures (empty = none). */
-export function faultPlan(opts: { maxAllocFailures?: number; maxAllocIndex?: number } = {}): fc.Arbitrary<FaultPlan> {
+/**
+ * Fault plans: a few allocation failures and, with `blk`, block-device
+ * faults (I/O errors, latency spikes, resets, power loss at the Nth write,
+ * torn or not). Shrinks toward no faults.
+ */
+export function faultPlan(opts: { maxAllocFailures?: number; maxAllocIndex?: number; blk?: boolean; maxPowerLossWrite?: number } = {}): fc.Arbitrary<FaultPlan> {
+  const alloc = fc.uniqueArray(fc.integer({ min: 1, max: opts.maxAllocIndex ?? 40 }), { maxLength: opts.maxAllocFailures ?? 3 });
+  if (opts.blk !== true) return fc.record({ allocFailAt: alloc });
   return fc.record({
-    allocFailAt: fc.uniqueArray(fc.integer({ min: 1, max: opts.maxAllocIndex ?? 40 }), { maxLength: opts.maxAllocFailures ?? 3 }),
+    allocFailAt: alloc,
+    blk: fc.record({
+      ioError: fc.boolean(),
+      latencySpike: fc.boolean(),
+      reset: fc.boolean(),
+      powerLossAtWrite: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: opts.maxPowerLossWrite ?? 40 })),
+      tornWrite: fc.boolean(),
+    }),
   });
 }
 

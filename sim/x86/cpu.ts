@@ -74,9 +74,9 @@ const CONTRIBUTORY = new Set([0, 10, 11, 12, 13]);
 /** Vectors that push an error code (SDM table 6-1). */
 const HAS_ERROR_CODE = new Set([8, 10, 11, 12, 13, 14, 17]);
 
-export const FrameKind = { Base: 0, Trap: 1, User: 2, Call: 3 } as const;
+export const FrameKind = { Base: 0, Trap: 1, User: 2 } as const;
 
-/** Frames on one stack (calls included) before the simulator calls it runaway recursion. */
+/** Nested calls in one frame before the simulator calls it runaway recursion. */
 const CALL_DEPTH_LIMIT = 4096;
 export const TrapKind = { Exception: 0, External: 1, Software: 2 } as const;
 
@@ -117,6 +117,8 @@ export class Frame {
   retry: OpRec | null = null;
   /** Cycles left of an interrupted Compute op. */
   computeLeft = 0;
+  /** Generators this frame's code called (`yield sub()`), innermost last; the innermost runs. */
+  calls: Code[] | null = null;
 
   constructor(
     public name: string,
@@ -296,43 +298,46 @@ export class Cpu {
       }
       this.inCompute = false;
       let op: OpRec;
-      let cur = f;
-      if (cur.retry !== null) {
-        op = cur.retry;
-        cur.retry = null;
+      if (f.retry !== null) {
+        op = f.retry;
+        f.retry = null;
       } else {
-        if (cur.gen === null && !this.fetchEntry(cur)) continue;
-        let r = cur.gen!.next(cur.resume);
-        cur.resume = undefined;
-        // Calls: a frame may yield a generator (`yield sub()`), which runs as a call frame on top
-        // of it and hands its return value back: resuming the innermost frame stays O(1) however
-        // deep the call chain (yield* would resume every level for every op). Same op boundaries.
+        if (f.gen === null && !this.fetchEntry(f)) continue;
+        // Calls: a frame may yield a generator (`yield sub()`), which runs on the frame's call
+        // stack and hands its return value back: resuming the innermost generator stays O(1)
+        // however deep the call chain (yield* would resume every level for every op). The ops
+        // and their boundaries are the same either way.
+        const calls = f.calls;
+        let g = calls !== null && calls.length > 0 ? calls[calls.length - 1] : f.gen!;
+        let r = g.next(f.resume);
+        f.resume = undefined;
         for (;;) {
           if (r.done === true) {
-            if (cur.kind !== FrameKind.Call) break;
-            st.frames.pop();
-            cur = st.frames[st.frames.length - 1];
-            r = cur.gen!.next(r.value);
+            if (f.calls === null || f.calls.length === 0) break;
+            f.calls.pop();
+            g = f.calls.length > 0 ? f.calls[f.calls.length - 1] : f.gen!;
+            r = g.next(r.value);
             continue;
           }
           const v = r.value as OpRec | Code;
           if (v != null && typeof (v as OpRec).k === 'number') break;
           if (v == null || typeof (v as Code).next !== 'function') {
-            throw new SimulatorError(`frame ${cur.name} on CPU ${this.index} yielded ${describe(v)}, which is not an op`);
+            throw new SimulatorError(`frame ${f.name} on CPU ${this.index} yielded ${describe(v)}, which is not an op`);
           }
-          if (st.frames.length >= CALL_DEPTH_LIMIT) throw new SimulatorError(`frame ${cur.name} on CPU ${this.index}: call depth over ${CALL_DEPTH_LIMIT} (runaway recursion in guest code)`);
-          cur = new Frame(cur.name, cur.cpl, FrameKind.Call, v as Code, null);
-          st.frames.push(cur);
-          r = cur.gen!.next(undefined);
+          if (f.calls === null) f.calls = [];
+          if (f.calls.length >= CALL_DEPTH_LIMIT) throw new SimulatorError(`frame ${f.name} on CPU ${this.index}: call depth over ${CALL_DEPTH_LIMIT} (runaway recursion in guest code)`);
+          f.calls.push(v as Code);
+          g = v as Code;
+          r = g.next(undefined);
         }
         if (r.done === true) {
-          this.frameReturned(cur);
+          this.frameReturned(f);
           continue;
         }
         op = r.value as OpRec;
       }
       this.ops++;
-      this.exec(cur, op);
+      this.exec(f, op);
     } while (this.time < limit && this.time < host.nextEventTime());
   }
 
@@ -507,6 +512,7 @@ export class Cpu {
       case Op.Jump:
         // An indirect jump: the frame continues at the code found at virtual address a (fetched on the next step).
         f.gen = null;
+        f.calls = null;
         f.entryVa = op.a;
         f.arg = op.c;
         this.time += 2;

@@ -629,7 +629,11 @@ export class Cpu {
       if (src === null) return this.mmuFault(f, op);
     }
     const mem = this.host.mem;
-    if (src !== null) {
+    if (src !== null && src.length === 2 && dst.length === 2 && src[0] + len <= mem.size && dst[0] + len <= mem.size) {
+      // Common case: each side is one physical run in RAM. copyWithin copies like memmove.
+      mem.markDirty(dst[0], len);
+      mem.bytes.copyWithin(dst[0], src[0], src[0] + len);
+    } else if (src !== null) {
       // Snapshot the source, then write: overlapping ranges copy like memmove.
       const tmp = new Uint8Array(len);
       let o = 0;

@@ -131,12 +131,12 @@ export function userSection(out: (s: string) => void, figures: Record<string, un
 
   // ---- fuzz throughput ---------------------------------------------------------------
   const cases: { label: string; sc: Scenario; cpus: number; runs: number }[] = [
-    { label: 'ping-pong, 1 CPU', sc: pingPong, cpus: 1, runs: 50 },
-    { label: 'ping-pong, 2 CPUs', sc: pingPong, cpus: 2, runs: 30 },
-    { label: 'user-hello, 1 CPU', sc: hello, cpus: 1, runs: 50 },
+    { label: 'ping-pong, 1 CPU', sc: pingPong, cpus: 1, runs: 150 },
+    { label: 'ping-pong, 2 CPUs', sc: pingPong, cpus: 2, runs: 60 },
+    { label: 'user-hello, 1 CPU', sc: hello, cpus: 1, runs: 150 },
   ];
   const fuzzRows: Record<string, unknown>[] = [];
-  out('== user: fuzz throughput (random strategy, fuzz() as `rugo fuzz` runs it, after a warm-up of as many runs; one host thread, so runs/s is per core) ==');
+  out('== user: fuzz throughput (random strategy, fuzz() as `rugo fuzz` runs it, after a warm-up of as many runs (the JIT needs ~100 runs to settle); one host thread, so runs/s is per core) ==');
   out('workload              runs  failures    wall ms     runs/s   ms/run');
   for (const c of cases) {
     fuzz(c.sc, { runs: c.runs, strategy: 'random', depth: 2, seed: 900_000, cpus: c.cpus }); // warm-up (JIT), other seeds

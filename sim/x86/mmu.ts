@@ -80,6 +80,9 @@ export class Mmu {
   private readonly tlb4k = new Map<number, TlbEntry>();
   private readonly tlb2m = new Map<number, TlbEntry>();
   private readonly tlb1g = new Map<number, TlbEntry>();
+  /** Last 4 KiB translation used (a lookup cache of tlb4k; null when the TLB changed). */
+  private lastVpn = -1;
+  private lastEntry: TlbEntry | null = null;
   /** Counters. */
   tlbHits = 0;
   tlbMisses = 0;
@@ -107,7 +110,16 @@ export class Mmu {
     const u = va < 0 ? va + 281474976710656 : va;
     const off4k = u % SIZE_4K;
     const vpn = (u - off4k) / SIZE_4K;
-    let e = this.tlb4k.get(vpn);
+    // One-entry cache in front of the 4 KiB TLB map (same contents: cleared whenever the TLB changes).
+    let e: TlbEntry | undefined;
+    if (vpn === this.lastVpn && this.lastEntry !== null) e = this.lastEntry;
+    else {
+      e = this.tlb4k.get(vpn);
+      if (e !== undefined) {
+        this.lastVpn = vpn;
+        this.lastEntry = e;
+      }
+    }
     let off = off4k;
     if (e === undefined) {
       const off2m = u % SIZE_2M;
@@ -136,6 +148,7 @@ export class Mmu {
 
   /** Full page walk (SDM §4.5), setting A and D bits; fills the TLB on success. */
   private walk(va: number, u: number, kind: number, user: boolean): number {
+    this.lastEntry = null;
     this.tlbMisses++;
     this.walks++;
     this.walked = true;
@@ -204,6 +217,7 @@ export class Mmu {
 
   /** INVLPG: drops every cached translation covering `va`. */
   invalidate(va: number): void {
+    this.lastEntry = null;
     const u = low48(va);
     this.tlb4k.delete(Math.floor(u / SIZE_4K));
     this.tlb2m.delete(Math.floor(u / SIZE_2M));
@@ -212,6 +226,7 @@ export class Mmu {
 
   /** MOV to CR3: flushes non-global entries (all entries when CR4.PGE is clear). */
   flushNonGlobal(): void {
+    this.lastEntry = null;
     for (const map of [this.tlb4k, this.tlb2m, this.tlb1g]) {
       if (!this.pge) {
         map.clear();
@@ -223,6 +238,7 @@ export class Mmu {
 
   /** Flushes everything (CR4.PGE toggled, or CR0.PG written). */
   flushAll(): void {
+    this.lastEntry = null;
     this.tlb4k.clear();
     this.tlb2m.clear();
     this.tlb1g.clear();

@@ -15,7 +15,13 @@ export function buildProgram(): Command {
   program
     .name('rugo')
     .description('rugo-sim: a deterministic x86-64 PC simulator running the Rugo kernel, for schedule fuzzing, exact replay and timing reports')
-    .showHelpAfterError('(add --help for usage)')
+    // One line per usage error, with the hint on the same line.
+    .configureOutput({
+      outputError: (str, write) => {
+        const extra = /unknown command/.test(str) ? `; commands: ${program.commands.map((c) => c.name()).join(', ')}` : '';
+        write(`${str.trimEnd().replace(/\n+/g, ' ')}${extra} (add --help for usage)\n`);
+      },
+    })
     .exitOverride();
   registerList(program);
   registerRun(program);

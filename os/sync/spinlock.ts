@@ -102,16 +102,28 @@ function* spinOn(k: Kernel, c: PerCpu, lk: Spinlock, irqsOn: boolean): Code<void
 
 /** Releases `lk` and pops the interrupt state pushed by acquire. */
 export function* release(k: Kernel, lk: Spinlock): Code<void> {
-  yield releaseNoIrqrestore(k, lk);
-  yield popOff(k);
+  // releaseNoIrqrestore + popOff, reading the per-CPU index once: interrupts are
+  // off while a spinlock is held, so this CPU cannot change in between.
+  const c = k.cpus[(yield rdgsbase()) as number];
+  yield dropLock(k, c, lk);
+  const flags: number = yield pushf();
+  if ((flags & 0x200) !== 0) yield kassert('sched-invariant', 'pop_off with interrupts enabled');
+  if (c.noff < 1) yield kassert('sched-invariant', 'pop_off without push_off');
+  c.noff--;
+  if (c.noff === 0 && c.intena) yield sti();
 }
 
-/** Releases a lock taken with acquireNoIrqsave. */
-export function* releaseNoIrqrestore(k: Kernel, lk: Spinlock): Code<void> {
-  const c = k.cpus[(yield rdgsbase()) as number];
+/** Checks ownership, forgets the holder and stores 0 to the lock word (the common tail of the release paths). */
+function* dropLock(k: Kernel, c: PerCpu, lk: Spinlock): Code<void> {
   if (!holdingOn(c, lk)) yield kassert('release-non-owner', `${lk.name} released on CPU ${c.index} by ${c.current.name}, held by CPU ${lk.cpu}`);
   const i = c.held.lastIndexOf(lk);
   c.held.splice(i, 1);
   lk.cpu = -1;
   yield xchg(lk.addr, 0); // release store with a full barrier
+}
+
+/** Releases a lock taken with acquireNoIrqsave. */
+export function* releaseNoIrqrestore(k: Kernel, lk: Spinlock): Code<void> {
+  const c = k.cpus[(yield rdgsbase()) as number];
+  yield dropLock(k, c, lk);
 }

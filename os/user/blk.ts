@@ -7,7 +7,7 @@
 import { load32, load8, rdtsc, repStos, store32, type Code } from '../../sim/ops.ts';
 import { CodeImage, type EntryFn } from '../../sim/code.ts';
 import { ERR, IPC_SEND_BLOCK, SYS, USER } from '../syscall/abi.ts';
-import { SCRATCH, exit, ok, print, spawn, sys, wait, xorshift } from './lib.ts';
+import { Checklist, SCRATCH, exit, ok, print, spawn, sys, wait, xorshift } from './lib.ts';
 
 const SECTOR = 512;
 const KERNEL_VA = -0x800000000000; // the HHDM: kernel only
@@ -94,14 +94,9 @@ function* blkIdentify(): Code<void> {
 function* blkRw(): Code<void> {
   const a = BUF_BASE;
   const b = BUF_BASE + 0x1000;
-  let good = yield mapPages(a, 2);
-  const errs: string[] = [];
-  const check = (cond: boolean, what: string): void => {
-    if (!cond) {
-      good = false;
-      errs.push(what);
-    }
-  };
+  const list = new Checklist();
+  const check = (cond: boolean, what: string): void => list.check(cond, what);
+  check((yield mapPages(a, 2)) as boolean, 'map buffers');
   // A sector nobody wrote holds the generated pattern.
   check((yield blkRead(5, b, SECTOR)) === SECTOR, 'read 5');
   check(yield isPattern(b, 5), 'pattern 5');
@@ -122,7 +117,7 @@ function* blkRw(): Code<void> {
   check((yield blkRead(96, b, 4096)) === 4096, 'read 96');
   for (let s = 96; s < 100; s++) check(yield isPattern(b + (s - 96) * SECTOR, s), `pattern ${s}`);
   for (let s = 100; s < 104; s++) check((yield tagOf(b + (s - 96) * SECTOR, s)) === 0x11110000, `tag ${s}`);
-  yield ok(good, 'BLK: rw ok', `BLK: rw err ${errs.join(', ')}`);
+  yield ok(list.good, 'BLK: rw ok', `BLK: rw err ${list.failed()}`);
   yield exit(0);
 }
 
@@ -131,14 +126,9 @@ function* blkRw(): Code<void> {
 function* blkInvariants(): Code<void> {
   const a = BUF_BASE;
   const b = BUF_BASE + 0x1000;
-  let good = yield mapPages(a, 2);
-  const errs: string[] = [];
-  const check = (cond: boolean, what: string): void => {
-    if (!cond) {
-      good = false;
-      errs.push(what);
-    }
-  };
+  const list = new Checklist();
+  const check = (cond: boolean, what: string): void => list.check(cond, what);
+  check((yield mapPages(a, 2)) as boolean, 'map buffers');
   // Capacity: the last sector reads, the one after it and a range across the end do not.
   const cap = yield probeCapacity(b);
   check(cap > 16, `capacity ${cap}`);
@@ -175,7 +165,7 @@ function* blkInvariants(): Code<void> {
     check((yield blkWrite(lba, a, SECTOR)) === SECTOR, `write ${lba}`);
     check((yield blkRead(lba, b, SECTOR)) === SECTOR && (yield tagOf(b, lba)) === 0x50000 + (lba & 0xff), `edge ${lba}`);
   }
-  yield ok(good, 'BLK: invariants ok', `BLK: invariants err ${errs.join(', ')}`);
+  yield ok(list.good, 'BLK: invariants ok', `BLK: invariants err ${list.failed()}`);
   yield exit(0);
 }
 

@@ -69,3 +69,21 @@ export function xorshift(x: number): number {
   x ^= x << 5;
   return x >>> 0;
 }
+
+/** Collects named checks; good while every check passed. */
+export class Checklist {
+  good = true;
+  private readonly errs: string[] = [];
+
+  check(cond: boolean, what: string): void {
+    if (!cond) {
+      this.good = false;
+      this.errs.push(what);
+    }
+  }
+
+  /** The failed checks, comma-separated. */
+  failed(): string {
+    return this.errs.join(', ');
+  }
+}

@@ -73,6 +73,20 @@ export const Op = {
   Rdgsbase: 29,
   /** Unsigned integer division `a` / `b` (DIV): resumes with the quotient; #DE when `b` is 0 (SDM vol. 2, DIV). */
   Div: 30,
+  /**
+   * Saves RFLAGS and disables interrupts (PUSHFQ; POP r; CLI: Linux's
+   * local_irq_save): resumes with RFLAGS as it was before the CLI. One
+   * boundary for the sequence: an interrupt between PUSHFQ and CLI would
+   * return to the same state, so no behaviour is lost by fusing them.
+   */
+  IrqSave: 31,
+  /**
+   * Restores RFLAGS.IF from bit 9 of `a` (PUSH r; POPFQ: local_irq_restore)
+   * and resumes with RFLAGS as it was before (what a PUSHFQ just before
+   * would read, so callers can check the state they restore from). Unlike
+   * STI, POPFQ opens no interrupt shadow.
+   */
+  IrqRestore: 32,
 } as const;
 
 export type OpKind = (typeof Op)[keyof typeof Op];
@@ -139,6 +153,9 @@ export const repStos = (va: number, len: number, byte: number): OpRec => op(Op.R
 export const repMovs = (dstVa: number, srcVa: number, len: number): OpRec => op(Op.RepMovs, dstVa, len, srcVa, null);
 export const iret = (): OpRec => op(Op.Iret, 0, 0, 0, null);
 export const pushf = (): OpRec => op(Op.Pushf, 0, 0, 0, null);
+export const irqSave = (): OpRec => op(Op.IrqSave, 0, 0, 0, null);
+/** Restores IF from bit 9 of `rflags` (0x200 = on). */
+export const irqRestore = (rflags: number): OpRec => op(Op.IrqRestore, rflags, 0, 0, null);
 export const div = (dividend: number, divisor: number): OpRec => op(Op.Div, dividend, divisor, 0, null);
 export const rdgsbase = (): OpRec => op(Op.Rdgsbase, 0, 0, 0, null);
 export const ud2 = (): OpRec => op(Op.Ud2, 0, 0, 0, null);

@@ -32,6 +32,8 @@ export class Endpoint {
   received = 0;
   /** Channel blocked senders sleep on. */
   readonly spaceChan = { name: '' };
+  /** Senders asleep on spaceChan (counted under ipcLock, so a receiver wakes them only when there are any). */
+  spaceWaiters = 0;
   constructor(
     readonly id: number,
     /** Physical address of the message page. */
@@ -82,8 +84,12 @@ function slotVa(k: Kernel, ep: Endpoint, i: number): number {
 }
 
 /** Sanitizer (KASAN-like, always on): an endpoint's page (which holds it, as in a C kernel) must still be allocated when used. */
-function* checkLive(k: Kernel, ep: Endpoint): Code<void> {
-  if (!k.pmm.isAllocated(ep.pa) || ep.freed) yield kassert('use-after-free', `endpoint ${ep.id} (owner pid ${ep.ownerPid}) used after its page 0x${ep.pa.toString(16)} was freed`);
+function live(k: Kernel, ep: Endpoint): boolean {
+  return !ep.freed && k.pmm.isAllocated(ep.pa);
+}
+
+function* useAfterFree(ep: Endpoint): Code<void> {
+  yield kassert('use-after-free', `endpoint ${ep.id} (owner pid ${ep.ownerPid}) used after its page 0x${ep.pa.toString(16)} was freed`);
 }
 
 /** BUG (ep-uaf): the owner's death frees its endpoints outright, ignoring other holders' references. */
@@ -103,8 +109,12 @@ export function* endpointSend(k: Kernel, t: Thread, ep: Endpoint, buf: number, l
   if (!userRange(buf, len)) return ERR.EFAULT;
   yield compute(60);
   yield acquire(k, k.ipcLock);
-  yield checkLive(k, ep);
-  while (!ep.closed && ep.count >= ep.cap && (flags & IPC_SEND_BLOCK) !== 0 && !t.killed) yield sleep(k, ep.spaceChan, k.ipcLock);
+  if (!live(k, ep)) yield useAfterFree(ep);
+  while (!ep.closed && ep.count >= ep.cap && (flags & IPC_SEND_BLOCK) !== 0 && !t.killed) {
+    ep.spaceWaiters++;
+    yield sleep(k, ep.spaceChan, k.ipcLock);
+    ep.spaceWaiters--;
+  }
   if (ep.closed || t.killed) {
     yield release(k, k.ipcLock);
     return ERR.EDEAD;
@@ -114,7 +124,7 @@ export function* endpointSend(k: Kernel, t: Thread, ep: Endpoint, buf: number, l
     return ERR.EFULL;
   }
   const slot = (ep.head + ep.count) % ep.cap;
-  yield checkLive(k, ep);
+  if (!live(k, ep)) yield useAfterFree(ep);
   const ok: boolean = yield guardedCopy(t, slotVa(k, ep, slot), buf, len);
   if (!ok) {
     yield release(k, k.ipcLock);
@@ -128,7 +138,7 @@ export function* endpointSend(k: Kernel, t: Thread, ep: Endpoint, buf: number, l
   if (ep.waiter !== null) {
     yield acquire(k, k.schedLock);
     woke = wakeupLocked(k, ep);
-    yield traceFlush(k);
+    if (k.traceLog.length > 0) yield traceFlush(k);
     yield release(k, k.schedLock);
   }
   yield release(k, k.ipcLock);
@@ -142,7 +152,7 @@ export function* endpointRecv(k: Kernel, t: Thread, ep: Endpoint, buf: number, c
   if (!userRange(buf, Math.min(cap, LIMITS.maxMessage))) return ERR.EFAULT;
   yield compute(60);
   yield acquire(k, k.ipcLock);
-  yield checkLive(k, ep);
+  if (!live(k, ep)) yield useAfterFree(ep);
   if (ep.count === 0 && ep.waiter !== null && ep.waiter !== t) {
     yield release(k, k.ipcLock);
     return ERR.EBUSY;
@@ -167,7 +177,7 @@ export function* endpointRecv(k: Kernel, t: Thread, ep: Endpoint, buf: number, c
     yield release(k, k.ipcLock);
     return ERR.ETOOBIG;
   }
-  yield checkLive(k, ep);
+  if (!live(k, ep)) yield useAfterFree(ep);
   const ok: boolean = yield guardedCopy(t, buf, slotVa(k, ep, slot), len);
   if (!ok) {
     yield release(k, k.ipcLock);
@@ -177,10 +187,13 @@ export function* endpointRecv(k: Kernel, t: Thread, ep: Endpoint, buf: number, c
   ep.count--;
   ep.received++;
   yield outl(TRACE_PORT, traceWord(TraceEvent.IpcRecv, ep.id | ((ep.received & 0xffff) << 8))); // paravirtual trace: free
-  yield acquire(k, k.schedLock);
-  const woke = wakeupLocked(k, ep.spaceChan);
-  yield traceFlush(k);
-  yield release(k, k.schedLock);
+  let woke = 0;
+  if (ep.spaceWaiters > 0) {
+    yield acquire(k, k.schedLock);
+    woke = wakeupLocked(k, ep.spaceChan);
+    if (k.traceLog.length > 0) yield traceFlush(k);
+    yield release(k, k.schedLock);
+  }
   yield release(k, k.ipcLock);
   if (woke > 0) yield kickIdle(k, woke);
   return len;
@@ -198,7 +211,7 @@ export function* endpointDrop(k: Kernel, ep: Endpoint): Code<void> {
     yield acquire(k, k.schedLock);
     wakeupLocked(k, ep);
     wakeupLocked(k, ep.spaceChan);
-    yield traceFlush(k);
+    if (k.traceLog.length > 0) yield traceFlush(k);
     yield release(k, k.schedLock);
   }
   yield release(k, k.ipcLock);

@@ -46,7 +46,7 @@ export function* spawn(k: Kernel, name: string, body: (k: Kernel, t: Thread) => 
   yield acquire(k, k.schedLock);
   k.threads.push(t);
   makeRunnable(k, t);
-  yield traceFlush(k);
+  if (k.traceLog.length > 0) yield traceFlush(k);
   yield release(k, k.schedLock);
   yield kickIdle(k, 1);
   return t;
@@ -87,7 +87,7 @@ export function* switchAway(k: Kernel, c: PerCpu): Code<void> {
   if (c.noff !== 1) yield kassert('sched-invariant', `switch with push_off depth ${c.noff}`);
   const prev = c.current;
   const next = k.policy.pickNext(c.index, k.ticks) ?? c.idle;
-  yield traceFlush(k);
+  if (k.traceLog.length > 0) yield traceFlush(k);
   const prevKind = prev.idle ? PickPrev.Idle : prev.state === 'sleeping' ? PickPrev.Sleeping : prev.state === 'zombie' ? PickPrev.Exited : PickPrev.Runnable;
   yield outl(TRACE_PORT, traceWord(TraceEvent.Pick, Math.min(255, k.policy.length) | (prevKind << 8) | ((next === prev ? 1 : 0) << 10)));
   if (next === prev) {
@@ -115,8 +115,7 @@ export function* switchAway(k: Kernel, c: PerCpu): Code<void> {
 
 /** Gives up the CPU: the current thread goes back to the run queue. */
 export function* yieldCpu(k: Kernel): Code<void> {
-  yield acquire(k, k.schedLock);
-  const c: PerCpu = yield mycpu(k);
+  const c: PerCpu = yield acquire(k, k.schedLock);
   const t = c.current;
   if (!t.idle) {
     makeRunnable(k, t);
@@ -132,11 +131,11 @@ export function* yieldCpu(k: Kernel): Code<void> {
  */
 export function* sleep(k: Kernel, chan: unknown, lk: import('../sync/spinlock.ts').Spinlock | null, wakeTick = 0): Code<void> {
   const own = lk === k.schedLock;
+  let c: PerCpu;
   if (!own) {
-    yield acquire(k, k.schedLock);
+    c = yield acquire(k, k.schedLock);
     if (lk !== null) yield release(k, lk);
-  }
-  const c: PerCpu = yield mycpu(k);
+  } else c = yield mycpu(k);
   const problem = k.lockdep.checkSleep(c, [k.schedLock]);
   if (problem !== null) yield kassert(problem.name, problem.detail);
   const t = c.current;
@@ -169,7 +168,7 @@ export function wakeupLocked(k: Kernel, chan: unknown): number {
 export function* wakeup(k: Kernel, chan: unknown): Code<number> {
   yield acquire(k, k.schedLock);
   const n = wakeupLocked(k, chan);
-  yield traceFlush(k);
+  if (k.traceLog.length > 0) yield traceFlush(k);
   yield release(k, k.schedLock);
   if (n > 0) yield kickIdle(k, n);
   return n;
@@ -189,8 +188,7 @@ export function* kickIdle(k: Kernel, n: number): Code<void> {
 
 /** Ends the current thread: it becomes a zombie, joiners wake, and the CPU moves on. Never returns. */
 export function* exitThread(k: Kernel): Code<never> {
-  yield acquire(k, k.schedLock);
-  const c: PerCpu = yield mycpu(k);
+  const c: PerCpu = yield acquire(k, k.schedLock);
   const t = c.current;
   t.state = 'zombie';
   wakeupLocked(k, t);
@@ -225,8 +223,7 @@ export function* sleepUntilTick(k: Kernel, tick: number): Code<void> {
 export function* idleLoop(k: Kernel): Code<never> {
   for (;;) {
     yield cli();
-    yield acquire(k, k.schedLock);
-    const c: PerCpu = yield mycpu(k);
+    const c: PerCpu = yield acquire(k, k.schedLock);
     const any = k.policy.length > 0;
     if (any) yield switchAway(k, c);
     yield release(k, k.schedLock);
@@ -239,8 +236,7 @@ export function* idleLoop(k: Kernel): Code<never> {
 
 /** Timer tick on CPU `c` (called from the timer interrupt after EOI): global ticks, timed wakeups, checkers, preemption. */
 export function* timerTick(k: Kernel): Code<void> {
-  yield acquire(k, k.schedLock);
-  const c: PerCpu = yield mycpu(k);
+  const c: PerCpu = yield acquire(k, k.schedLock);
   c.timerTicks++;
   let woke = 0;
   let userDeadlock = '';
@@ -280,7 +276,7 @@ export function* timerTick(k: Kernel): Code<void> {
   } else if (k.policy.length > 0) {
     yield switchAway(k, c);
   }
-  yield traceFlush(k);
+  if (k.traceLog.length > 0) yield traceFlush(k);
   yield release(k, k.schedLock);
   if (userDeadlock !== '') yield kprint(k, `USER: deadlock, killing the processes: ${userDeadlock}\n`);
   if (woke > 0) yield kickIdle(k, woke);

@@ -3,7 +3,7 @@
 // contend through real atomic ops at instruction boundaries. The owner is
 // the CPU (interrupts stay off while a spinlock is held, so the holder cannot
 // migrate). The lock checker (lockdep.ts) sees every acquire and release.
-import { cli, pause, pushf, rdgsbase, sti, xchg, type Code } from '../../sim/ops.ts';
+import { irqRestore, irqSave, pause, pushf, rdgsbase, xchg, type Code } from '../../sim/ops.ts';
 import type { Kernel, PerCpu, Thread } from '../kstate.ts';
 import { allocWord } from '../mm/kheap.ts';
 import { kassert } from '../kassert.ts';
@@ -43,10 +43,9 @@ export function* mythread(k: Kernel): Code<Thread> {
   return k.cpus[idx].current;
 }
 
-/** Disables interrupts, counting nesting; remembers whether they were on at the outermost level. */
+/** Disables interrupts, counting nesting; remembers whether they were on at the outermost level. Returns this CPU's data. */
 export function* pushOff(k: Kernel): Code<PerCpu> {
-  const flags: number = yield pushf();
-  yield cli();
+  const flags: number = yield irqSave();
   const c = k.cpus[(yield rdgsbase()) as number];
   if (c.noff === 0) c.intena = (flags & 0x200) !== 0;
   c.noff++;
@@ -55,12 +54,16 @@ export function* pushOff(k: Kernel): Code<PerCpu> {
 
 /** Undoes one pushOff; re-enables interrupts when the outermost level had them on. */
 export function* popOff(k: Kernel): Code<void> {
-  const flags: number = yield pushf();
-  const c = k.cpus[(yield rdgsbase()) as number];
-  if ((flags & 0x200) !== 0) yield kassert('sched-invariant', 'pop_off with interrupts enabled');
+  yield popOffOn(k, k.cpus[(yield rdgsbase()) as number]);
+}
+
+/** popOff for a known CPU `c` (interrupts are off, so it is still this CPU): one op. */
+function* popOffOn(k: Kernel, c: PerCpu): Code<void> {
   if (c.noff < 1) yield kassert('sched-invariant', 'pop_off without push_off');
   c.noff--;
-  if (c.noff === 0 && c.intena) yield sti();
+  // POPFQ restores the outermost level's IF; the flags it replaces must have IF off.
+  const flags: number = yield irqRestore(c.noff === 0 && c.intena ? 0x200 : 0);
+  if ((flags & 0x200) !== 0) yield kassert('sched-invariant', 'pop_off with interrupts enabled');
 }
 
 /** Whether this CPU holds `lk` (call with interrupts off). */
@@ -68,10 +71,28 @@ export function holdingOn(c: PerCpu, lk: Spinlock): boolean {
   return lk.cpu === c.index;
 }
 
-/** Acquires `lk`, disabling interrupts first (spin_lock_irqsave). */
-export function* acquire(k: Kernel, lk: Spinlock): Code<void> {
-  const c: PerCpu = yield pushOff(k);
-  yield spinOn(k, c, lk, false);
+/**
+ * Acquires `lk`, disabling interrupts first (spin_lock_irqsave); returns this
+ * CPU's data, which stays this CPU's while the lock is held. The uncontended
+ * path is three ops: local_irq_save, the per-CPU index, XCHG (push_off and the
+ * spin loop are written out here: this is the kernel's hottest path).
+ */
+export function* acquire(k: Kernel, lk: Spinlock): Code<PerCpu> {
+  const flags: number = yield irqSave();
+  const c = k.cpus[(yield rdgsbase()) as number];
+  if (c.noff === 0) c.intena = (flags & 0x200) !== 0;
+  c.noff++;
+  if (holdingOn(c, lk)) yield kassert('recursive-acquire', `${lk.name} acquired again on CPU ${c.index} by ${c.current.name}`);
+  const problem = k.lockdep.onAcquire(c, lk, false);
+  if (problem !== null) yield kassert(problem.name, problem.detail);
+  while ((yield xchg(lk.addr, 1)) !== 0) {
+    lk.spins++;
+    yield pause();
+  }
+  lk.cpu = c.index;
+  lk.acquisitions++;
+  c.held.push(lk);
+  return c;
 }
 
 /**
@@ -100,30 +121,30 @@ function* spinOn(k: Kernel, c: PerCpu, lk: Spinlock, irqsOn: boolean): Code<void
   c.held.push(lk);
 }
 
-/** Releases `lk` and pops the interrupt state pushed by acquire. */
+/** Releases `lk` and pops the interrupt state pushed by acquire: per-CPU index, XCHG, POPFQ. */
 export function* release(k: Kernel, lk: Spinlock): Code<void> {
-  // releaseNoIrqrestore + popOff, reading the per-CPU index once: interrupts are
-  // off while a spinlock is held, so this CPU cannot change in between.
+  // Interrupts are off while a spinlock is held, so this CPU cannot change in between.
   const c = k.cpus[(yield rdgsbase()) as number];
-  yield dropLock(k, c, lk);
-  const flags: number = yield pushf();
-  if ((flags & 0x200) !== 0) yield kassert('sched-invariant', 'pop_off with interrupts enabled');
+  if (!holdingOn(c, lk)) yield kassert('release-non-owner', `${lk.name} released on CPU ${c.index} by ${c.current.name}, held by CPU ${lk.cpu}`);
+  forget(c, lk);
+  yield xchg(lk.addr, 0); // release store with a full barrier
   if (c.noff < 1) yield kassert('sched-invariant', 'pop_off without push_off');
   c.noff--;
-  if (c.noff === 0 && c.intena) yield sti();
+  const flags: number = yield irqRestore(c.noff === 0 && c.intena ? 0x200 : 0);
+  if ((flags & 0x200) !== 0) yield kassert('sched-invariant', 'pop_off with interrupts enabled');
 }
 
-/** Checks ownership, forgets the holder and stores 0 to the lock word (the common tail of the release paths). */
-function* dropLock(k: Kernel, c: PerCpu, lk: Spinlock): Code<void> {
-  if (!holdingOn(c, lk)) yield kassert('release-non-owner', `${lk.name} released on CPU ${c.index} by ${c.current.name}, held by CPU ${lk.cpu}`);
+/** Forgets `lk`'s holder (before the store that frees the word). */
+function forget(c: PerCpu, lk: Spinlock): void {
   const i = c.held.lastIndexOf(lk);
   c.held.splice(i, 1);
   lk.cpu = -1;
-  yield xchg(lk.addr, 0); // release store with a full barrier
 }
 
 /** Releases a lock taken with acquireNoIrqsave. */
 export function* releaseNoIrqrestore(k: Kernel, lk: Spinlock): Code<void> {
   const c = k.cpus[(yield rdgsbase()) as number];
-  yield dropLock(k, c, lk);
+  if (!holdingOn(c, lk)) yield kassert('release-non-owner', `${lk.name} released on CPU ${c.index} by ${c.current.name}, held by CPU ${lk.cpu}`);
+  forget(c, lk);
+  yield xchg(lk.addr, 0);
 }

@@ -504,6 +504,18 @@ export class Cpu {
         f.resume = this.IF ? 0x202 : 0x2;
         this.time += 2;
         return;
+      case Op.IrqSave:
+        if (user) return this.raise(f, op, 13, 0);
+        f.resume = this.IF ? 0x202 : 0x2;
+        this.IF = false;
+        this.time += 2 + costs.cliSti;
+        return;
+      case Op.IrqRestore:
+        if (user) return this.raise(f, op, 13, 0); // a kernel-only op here (at CPL 3 a POPFQ cannot change IF)
+        f.resume = this.IF ? 0x202 : 0x2;
+        this.IF = (op.a & 0x200) !== 0;
+        this.time += 2 + costs.cliSti;
+        return;
       case Op.Rdgsbase:
         if (user) return this.raise(f, op, 6, 0); // CR4.FSGSBASE is kernel-only here
         f.resume = this.gsBase;
@@ -922,8 +934,7 @@ export class Cpu {
 }
 
 function pageOffset(va: number): number {
-  const r = va % 4096;
-  return r < 0 ? r + 4096 : r;
+  return va - Math.floor(va / 4096) * 4096; // in [0, 4096) for negative (canonical high-half) addresses too
 }
 
 function badSize(f: Frame, size: number): never {

@@ -54,6 +54,8 @@ interface TlbEntry {
 const SIZE_4K = 4096;
 const SIZE_2M = 2097152;
 const SIZE_1G = 1073741824;
+/** Slots of the MMU's lookup cache (a power of two). */
+const UC_SLOTS = 64;
 
 /** Result of a failed translation. */
 export interface Fault {
@@ -80,9 +82,10 @@ export class Mmu {
   private readonly tlb4k = new Map<number, TlbEntry>();
   private readonly tlb2m = new Map<number, TlbEntry>();
   private readonly tlb1g = new Map<number, TlbEntry>();
-  /** Last 4 KiB translation used (a lookup cache of tlb4k; null when the TLB changed). */
-  private lastVpn = -1;
-  private lastEntry: TlbEntry | null = null;
+  /** Direct-mapped lookup cache by 4 KiB page number: the TLB entry covering it and that 4 KiB page's physical base. */
+  private readonly ucVpn = new Float64Array(UC_SLOTS).fill(-1);
+  private readonly ucEntry: (TlbEntry | null)[] = new Array<TlbEntry | null>(UC_SLOTS).fill(null);
+  private readonly ucBase = new Float64Array(UC_SLOTS);
   /** Counters. */
   tlbHits = 0;
   tlbMisses = 0;
@@ -108,32 +111,36 @@ export class Mmu {
       return -1;
     }
     const u = va < 0 ? va + 281474976710656 : va;
-    const off4k = u % SIZE_4K;
-    const vpn = (u - off4k) / SIZE_4K;
-    // One-entry cache in front of the 4 KiB TLB map (same contents: cleared whenever the TLB changes).
-    let e: TlbEntry | undefined;
-    if (vpn === this.lastVpn && this.lastEntry !== null) e = this.lastEntry;
-    else {
-      e = this.tlb4k.get(vpn);
-      if (e !== undefined) {
-        this.lastVpn = vpn;
-        this.lastEntry = e;
+    const vpn = Math.floor(u / SIZE_4K);
+    const off4k = u - vpn * SIZE_4K;
+    // Lookup cache in front of the TLB maps (host speed only: it holds TLB entries, and loses them whenever the TLB does).
+    const slot = vpn & (UC_SLOTS - 1);
+    if (this.ucVpn[slot] === vpn) {
+      const e = this.ucEntry[slot]!;
+      if (this.allowed(e, kind, user) && (kind !== Access.Write || e.dirty)) {
+        this.tlbHits++;
+        this.walked = false;
+        return this.ucBase[slot] + off4k;
       }
     }
+    let e = this.tlb4k.get(vpn);
     let off = off4k;
     if (e === undefined) {
-      const off2m = u % SIZE_2M;
-      e = this.tlb2m.get((u - off2m) / SIZE_2M);
-      off = off2m;
+      const n2m = Math.floor(u / SIZE_2M);
+      e = this.tlb2m.get(n2m);
+      off = u - n2m * SIZE_2M;
       if (e === undefined) {
-        const off1g = u % SIZE_1G;
-        e = this.tlb1g.get((u - off1g) / SIZE_1G);
-        off = off1g;
+        const n1g = Math.floor(u / SIZE_1G);
+        e = this.tlb1g.get(n1g);
+        off = u - n1g * SIZE_1G;
       }
     }
     if (e !== undefined && this.allowed(e, kind, user) && (kind !== Access.Write || e.dirty)) {
       this.tlbHits++;
       this.walked = false;
+      this.ucVpn[slot] = vpn;
+      this.ucEntry[slot] = e;
+      this.ucBase[slot] = e.base + off - off4k;
       return e.base + off;
     }
     return this.walk(va, u, kind, user);
@@ -148,7 +155,6 @@ export class Mmu {
 
   /** Full page walk (SDM §4.5), setting A and D bits; fills the TLB on success. */
   private walk(va: number, u: number, kind: number, user: boolean): number {
-    this.lastEntry = null;
     this.tlbMisses++;
     this.walks++;
     this.walked = true;
@@ -197,7 +203,10 @@ export class Mmu {
           leafPa: ea,
         };
         const map = level === 3 ? this.tlb1g : level === 2 ? this.tlb2m : this.tlb4k;
-        if (map.size >= this.tlbCapacity) map.clear();
+        if (map.size >= this.tlbCapacity) {
+          map.clear();
+          this.clearCache();
+        }
         map.set(Math.floor(u / size), entry);
         return base + (u % size);
       }
@@ -217,16 +226,30 @@ export class Mmu {
 
   /** INVLPG: drops every cached translation covering `va`. */
   invalidate(va: number): void {
-    this.lastEntry = null;
     const u = low48(va);
-    this.tlb4k.delete(Math.floor(u / SIZE_4K));
-    this.tlb2m.delete(Math.floor(u / SIZE_2M));
-    this.tlb1g.delete(Math.floor(u / SIZE_1G));
+    const n4k = Math.floor(u / SIZE_4K);
+    const n2m = Math.floor(u / SIZE_2M);
+    const n1g = Math.floor(u / SIZE_1G);
+    const e4k = this.tlb4k.get(n4k);
+    const e2m = this.tlb2m.get(n2m);
+    const e1g = this.tlb1g.get(n1g);
+    if (e4k === undefined && e2m === undefined && e1g === undefined) return;
+    this.tlb4k.delete(n4k);
+    this.tlb2m.delete(n2m);
+    this.tlb1g.delete(n1g);
+    const ent = this.ucEntry;
+    for (let i = 0; i < UC_SLOTS; i++) {
+      const e = ent[i];
+      if (e !== null && (e === e4k || e === e2m || e === e1g)) {
+        ent[i] = null;
+        this.ucVpn[i] = -1;
+      }
+    }
   }
 
   /** MOV to CR3: flushes non-global entries (all entries when CR4.PGE is clear). */
   flushNonGlobal(): void {
-    this.lastEntry = null;
+    this.clearCache();
     for (const map of [this.tlb4k, this.tlb2m, this.tlb1g]) {
       if (!this.pge) {
         map.clear();
@@ -238,10 +261,15 @@ export class Mmu {
 
   /** Flushes everything (CR4.PGE toggled, or CR0.PG written). */
   flushAll(): void {
-    this.lastEntry = null;
+    this.clearCache();
     this.tlb4k.clear();
     this.tlb2m.clear();
     this.tlb1g.clear();
+  }
+
+  private clearCache(): void {
+    this.ucVpn.fill(-1);
+    this.ucEntry.fill(null);
   }
 
   /** Number of cached translations (for tests and reports). */

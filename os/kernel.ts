@@ -9,8 +9,8 @@ import { readHandoff } from './boot/handoff.ts';
 import { parseCmdline } from './options.ts';
 import { FrameAllocator } from './mm/pmm.ts';
 import { initPaging } from './mm/paging.ts';
-import { initIdt, INSTALLED_VECTORS } from './trap/idt.ts';
-import { trap } from './trap/trap.ts';
+import { initIdt, INSTALLED_VECTORS, SYSCALL_VECTOR } from './trap/idt.ts';
+import { syscallEntry, trap } from './trap/trap.ts';
 import { uartInit, uartWrite } from './drivers/uart.ts';
 import { haltOk, panic } from './panic.ts';
 import { cli, hlt, sti, switchTo, wrmsr, Msr } from '../sim/ops.ts';
@@ -141,7 +141,7 @@ export function createKernel(): { image: CodeImage; kernel: Kernel } {
     [KERNEL_ENTRY, (arg: number) => kmain(k, arg)],
     [AP_ENTRY, (arg: number) => apMain(k, arg)],
   ];
-  for (const v of INSTALLED_VECTORS) entries.push([`isr${v}`, (tf: TrapFrame) => trap(k, tf)]);
+  for (const v of INSTALLED_VECTORS) entries.push([`isr${v}`, v === SYSCALL_VECTOR ? (tf: TrapFrame) => syscallEntry(k, tf) : (tf: TrapFrame) => trap(k, tf)]);
   k.image = new CodeImage('rugo', entries);
   return { image: k.image, kernel: k };
 }

@@ -108,26 +108,26 @@ export function* endpointSend(k: Kernel, t: Thread, ep: Endpoint, buf: number, l
   if ((flags & ~IPC_SEND_BLOCK) !== 0) return ERR.EINVAL;
   if (!userRange(buf, len)) return ERR.EFAULT;
   yield compute(60);
-  yield acquire(k, k.ipcLock);
+  yield acquire(k, k.ipcLock, t);
   if (!live(k, ep)) yield useAfterFree(ep);
   while (!ep.closed && ep.count >= ep.cap && (flags & IPC_SEND_BLOCK) !== 0 && !t.killed) {
     ep.spaceWaiters++;
-    yield sleep(k, ep.spaceChan, k.ipcLock);
+    yield sleep(k, ep.spaceChan, k.ipcLock, 0, t);
     ep.spaceWaiters--;
   }
   if (ep.closed || t.killed) {
-    yield release(k, k.ipcLock);
+    yield release(k, k.ipcLock, t);
     return ERR.EDEAD;
   }
   if (ep.count >= ep.cap) {
-    yield release(k, k.ipcLock);
+    yield release(k, k.ipcLock, t);
     return ERR.EFULL;
   }
   const slot = (ep.head + ep.count) % ep.cap;
   if (!live(k, ep)) yield useAfterFree(ep);
   const ok: boolean = yield guardedCopy(t, slotVa(k, ep, slot), buf, len);
   if (!ok) {
-    yield release(k, k.ipcLock);
+    yield release(k, k.ipcLock, t);
     return ERR.EFAULT;
   }
   ep.lens[slot] = len;
@@ -136,12 +136,12 @@ export function* endpointSend(k: Kernel, t: Thread, ep: Endpoint, buf: number, l
   yield outl(TRACE_PORT, traceWord(TraceEvent.IpcSend, ep.id | ((ep.sent & 0xffff) << 8))); // paravirtual trace: free
   let woke = 0;
   if (ep.waiter !== null) {
-    yield acquire(k, k.schedLock);
+    yield acquire(k, k.schedLock, t);
     woke = wakeupLocked(k, ep);
     if (k.traceLog.length > 0) yield traceFlush(k);
-    yield release(k, k.schedLock);
+    yield release(k, k.schedLock, t);
   }
-  yield release(k, k.ipcLock);
+  yield release(k, k.ipcLock, t);
   if (woke > 0) yield kickIdle(k, woke);
   return 0;
 }
@@ -151,36 +151,36 @@ export function* endpointRecv(k: Kernel, t: Thread, ep: Endpoint, buf: number, c
   if (!Number.isSafeInteger(cap) || cap < 0) return ERR.EINVAL;
   if (!userRange(buf, Math.min(cap, LIMITS.maxMessage))) return ERR.EFAULT;
   yield compute(60);
-  yield acquire(k, k.ipcLock);
+  yield acquire(k, k.ipcLock, t);
   if (!live(k, ep)) yield useAfterFree(ep);
   if (ep.count === 0 && ep.waiter !== null && ep.waiter !== t) {
-    yield release(k, k.ipcLock);
+    yield release(k, k.ipcLock, t);
     return ERR.EBUSY;
   }
   while (ep.count === 0 && !ep.closed && !t.killed) {
     ep.waiter = t;
     if (k.bug === 'ipc-recv-race') {
       // BUG: drops the lock between the empty check and the sleep; a send in between wakes nobody.
-      yield release(k, k.ipcLock);
+      yield release(k, k.ipcLock, t);
       yield sleep(k, ep, null);
-      yield acquire(k, k.ipcLock);
-    } else yield sleep(k, ep, k.ipcLock);
+      yield acquire(k, k.ipcLock, t);
+    } else yield sleep(k, ep, k.ipcLock, 0, t);
     if (ep.waiter === t) ep.waiter = null;
   }
   if (ep.count === 0) {
-    yield release(k, k.ipcLock);
+    yield release(k, k.ipcLock, t);
     return ERR.EDEAD;
   }
   const slot = ep.head;
   const len = ep.lens[slot];
   if (len > cap) {
-    yield release(k, k.ipcLock);
+    yield release(k, k.ipcLock, t);
     return ERR.ETOOBIG;
   }
   if (!live(k, ep)) yield useAfterFree(ep);
   const ok: boolean = yield guardedCopy(t, buf, slotVa(k, ep, slot), len);
   if (!ok) {
-    yield release(k, k.ipcLock);
+    yield release(k, k.ipcLock, t);
     return ERR.EFAULT;
   }
   ep.head = (ep.head + 1) % ep.cap;
@@ -189,12 +189,12 @@ export function* endpointRecv(k: Kernel, t: Thread, ep: Endpoint, buf: number, c
   yield outl(TRACE_PORT, traceWord(TraceEvent.IpcRecv, ep.id | ((ep.received & 0xffff) << 8))); // paravirtual trace: free
   let woke = 0;
   if (ep.spaceWaiters > 0) {
-    yield acquire(k, k.schedLock);
+    yield acquire(k, k.schedLock, t);
     woke = wakeupLocked(k, ep.spaceChan);
     if (k.traceLog.length > 0) yield traceFlush(k);
-    yield release(k, k.schedLock);
+    yield release(k, k.schedLock, t);
   }
-  yield release(k, k.ipcLock);
+  yield release(k, k.ipcLock, t);
   if (woke > 0) yield kickIdle(k, woke);
   return len;
 }

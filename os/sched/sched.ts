@@ -109,8 +109,8 @@ export function* switchAway(k: Kernel, c: PerCpu): Code<void> {
   next.switchedInAt = now;
   c.current = next;
   yield switchTo(next.stack);
-  const c2: PerCpu = yield mycpu(k);
-  c2.intena = intena;
+  // Back on this thread, on the CPU that switched to it (which set prev.cpu; interrupts are still off).
+  k.cpus[prev.cpu].intena = intena;
 }
 
 /** Gives up the CPU: the current thread goes back to the run queue. */
@@ -127,15 +127,16 @@ export function* yieldCpu(k: Kernel): Code<void> {
 /**
  * Atomically releases `lk` (a spinlock held by the caller, or schedLock
  * itself) and sleeps on `chan`; reacquires `lk` before returning. Sleeping
- * with any other spinlock held is a lock-checker finding.
+ * with any other spinlock held is a lock-checker finding. `self` is the
+ * running thread when the caller knows it (it saves the per-CPU reads).
  */
-export function* sleep(k: Kernel, chan: unknown, lk: import('../sync/spinlock.ts').Spinlock | null, wakeTick = 0): Code<void> {
+export function* sleep(k: Kernel, chan: unknown, lk: import('../sync/spinlock.ts').Spinlock | null, wakeTick = 0, self: Thread | null = null): Code<void> {
   const own = lk === k.schedLock;
   let c: PerCpu;
   if (!own) {
-    c = yield acquire(k, k.schedLock);
-    if (lk !== null) yield release(k, lk);
-  } else c = yield mycpu(k);
+    c = yield acquire(k, k.schedLock, self);
+    if (lk !== null) yield release(k, lk, self);
+  } else c = self !== null ? k.cpus[self.cpu] : yield mycpu(k);
   const problem = k.lockdep.checkSleep(c, [k.schedLock]);
   if (problem !== null) yield kassert(problem.name, problem.detail);
   const t = c.current;
@@ -147,8 +148,8 @@ export function* sleep(k: Kernel, chan: unknown, lk: import('../sync/spinlock.ts
   t.chan = null;
   t.wakeTick = 0;
   if (!own) {
-    yield release(k, k.schedLock);
-    if (lk !== null) yield acquire(k, lk);
+    yield release(k, k.schedLock, t);
+    if (lk !== null) yield acquire(k, lk, t);
   }
 }
 

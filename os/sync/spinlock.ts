@@ -75,11 +75,15 @@ export function holdingOn(c: PerCpu, lk: Spinlock): boolean {
  * Acquires `lk`, disabling interrupts first (spin_lock_irqsave); returns this
  * CPU's data, which stays this CPU's while the lock is held. The uncontended
  * path is three ops: local_irq_save, the per-CPU index, XCHG (push_off and the
- * spin loop are written out here: this is the kernel's hottest path).
+ * spin loop are written out here: this is the kernel's hottest path). Code
+ * that knows its running thread `self` passes it and saves the per-CPU read:
+ * with interrupts off the thread cannot migrate, so `self.cpu` (set by the
+ * scheduler when it switched the thread in) is this CPU, as Linux once read
+ * the CPU number from current_thread_info()->cpu.
  */
-export function* acquire(k: Kernel, lk: Spinlock): Code<PerCpu> {
+export function* acquire(k: Kernel, lk: Spinlock, self: Thread | null = null): Code<PerCpu> {
   const flags: number = yield irqSave();
-  const c = k.cpus[(yield rdgsbase()) as number];
+  const c = k.cpus[self === null ? ((yield rdgsbase()) as number) : self.cpu];
   if (c.noff === 0) c.intena = (flags & 0x200) !== 0;
   c.noff++;
   if (holdingOn(c, lk)) yield kassert('recursive-acquire', `${lk.name} acquired again on CPU ${c.index} by ${c.current.name}`);
@@ -121,10 +125,13 @@ function* spinOn(k: Kernel, c: PerCpu, lk: Spinlock, irqsOn: boolean): Code<void
   c.held.push(lk);
 }
 
-/** Releases `lk` and pops the interrupt state pushed by acquire: per-CPU index, XCHG, POPFQ. */
-export function* release(k: Kernel, lk: Spinlock): Code<void> {
-  // Interrupts are off while a spinlock is held, so this CPU cannot change in between.
-  const c = k.cpus[(yield rdgsbase()) as number];
+/**
+ * Releases `lk` and pops the interrupt state pushed by acquire: per-CPU
+ * index, XCHG, POPFQ. `self` as for acquire (interrupts are still off here,
+ * so the thread has not moved).
+ */
+export function* release(k: Kernel, lk: Spinlock, self: Thread | null = null): Code<void> {
+  const c = k.cpus[self === null ? ((yield rdgsbase()) as number) : self.cpu];
   if (!holdingOn(c, lk)) yield kassert('release-non-owner', `${lk.name} released on CPU ${c.index} by ${c.current.name}, held by CPU ${lk.cpu}`);
   forget(c, lk);
   yield xchg(lk.addr, 0); // release store with a full barrier

@@ -2,10 +2,10 @@
 // interrupts enabled (kernel code is preemptible outside spinlocks), writes
 // the result to rax. Errors are negative ERR numbers; nothing a user passes
 // can reach kernel memory, another process's memory, or panic the kernel.
-import { compute, sti, type Code } from '../../sim/ops.ts';
+import { compute, rdgsbase, sti, type Code } from '../../sim/ops.ts';
 import type { TrapFrame } from '../../sim/x86/cpu.ts';
 import type { Kernel, Thread } from '../kstate.ts';
-import { acquire, acquireNoIrqsave, mythread, release, releaseNoIrqrestore } from '../sync/spinlock.ts';
+import { acquire, acquireNoIrqsave, release, releaseNoIrqrestore } from '../sync/spinlock.ts';
 import { kprint } from '../console.ts';
 import { yieldCpu } from '../sched/sched.ts';
 import { ERR, LIMITS, SYS, USER } from './abi.ts';
@@ -21,18 +21,60 @@ export function* syscall(k: Kernel, tf: TrapFrame): Code<void> {
   if (regs === null) return;
   yield sti();
   yield compute(40); // entry stub, register save, dispatch
-  const t: Thread = yield mythread(k);
+  const t: Thread = k.cpus[(yield rdgsbase()) as number].current; // mythread(), written out: one op
   const p = procOf(t);
   const num = regs.rax;
   k.syscallCounts[num] = (k.syscallCounts[num] ?? 0) + 1;
-  let r: number;
-  if (p === null) r = ERR.ENOSYS;
-  else r = yield dispatch(k, t, p, num, regs.rdi, regs.rsi, regs.rdx, regs.r10);
-  regs.rax = r;
+  const x = p === null ? ERR.ENOSYS : dispatch(k, t, p, num, regs.rdi, regs.rsi, regs.rdx, regs.r10);
+  regs.rax = typeof x === 'number' ? x : ((yield x) as number);
   if (t.killed) yield exitUserThread(k, t, -1);
 }
 
-function* dispatch(k: Kernel, t: Thread, p: Process, num: number, a: number, b: number, c: number, d: number): Code<number> {
+/**
+ * The call for `num`: an immediate result, or the handler's code for the
+ * caller to run (no generator of its own for the common calls: dispatch is
+ * on every syscall's path).
+ */
+function dispatch(k: Kernel, t: Thread, p: Process, num: number, a: number, b: number, c: number, d: number): number | Code<number> {
+  switch (num) {
+    case SYS.ipc_send: {
+      const h = p.handle(a);
+      if (h === null || h.kind !== 'endpoint') return ERR.EBADH;
+      return endpointSend(k, t, h.ep, b, c, d);
+    }
+    case SYS.ipc_recv: {
+      const h = p.handle(a);
+      if (h === null || h.kind !== 'endpoint') return ERR.EBADH;
+      return endpointRecv(k, t, h.ep, b, c);
+    }
+    case SYS.getpid:
+      return p.pid;
+    case SYS.net_send:
+    case SYS.net_recv:
+      return ERR.ENODEV;
+    case SYS.shm_create:
+      return shmCreate(k, p, a);
+    case SYS.shm_map: {
+      const h = p.handle(a);
+      if (h === null || h.kind !== 'shm') return ERR.EBADH;
+      return shmMap(k, p, h.shm, b, c);
+    }
+    case SYS.ipc_endpoint_create:
+      return endpointCreate(k, p);
+    case SYS.wait:
+      return waitChild(k, p, a);
+    case SYS.thread_exit:
+      return exitUserThread(k, t, 0);
+    case SYS.blk_read:
+    case SYS.blk_write:
+      return k.blkSyscall === null ? ERR.ENODEV : k.blkSyscall(k, t, num, a, b, c);
+    default:
+      return dispatchMore(k, t, p, num, a, b, c);
+  }
+}
+
+/** The calls that need several steps of their own (and unknown numbers). */
+function* dispatchMore(k: Kernel, t: Thread, p: Process, num: number, a: number, b: number, c: number): Code<number> {
   switch (num) {
     case SYS.debug_write: {
       if (!Number.isSafeInteger(b) || b < 0 || b > LIMITS.maxDebugWrite) return ERR.EINVAL;
@@ -62,8 +104,6 @@ function* dispatch(k: Kernel, t: Thread, p: Process, num: number, a: number, b: 
       }
       return th.tid;
     }
-    case SYS.thread_exit:
-      return yield exitUserThread(k, t, 0);
     case SYS.yield:
       yield yieldCpu(k);
       return 0;
@@ -90,23 +130,6 @@ function* dispatch(k: Kernel, t: Thread, p: Process, num: number, a: number, b: 
       else if (page.shm !== undefined) yield shmDrop(k, page.shm);
       return 0;
     }
-    case SYS.shm_create:
-      return yield shmCreate(k, p, a);
-    case SYS.shm_map: {
-      const h = p.handle(a);
-      if (h === null || h.kind !== 'shm') return ERR.EBADH;
-      return yield shmMap(k, p, h.shm, b, c);
-    }
-    case SYS.ipc_send: {
-      const h = p.handle(a);
-      if (h === null || h.kind !== 'endpoint') return ERR.EBADH;
-      return yield endpointSend(k, t, h.ep, b, c, d);
-    }
-    case SYS.ipc_recv: {
-      const h = p.handle(a);
-      if (h === null || h.kind !== 'endpoint') return ERR.EBADH;
-      return yield endpointRecv(k, t, h.ep, b, c);
-    }
     case SYS.time_now: {
       // BUG (irq-spinlock): stats is also taken by the timer interrupt, so it needs the irqsave form.
       if (k.bug === 'irq-spinlock') yield acquireNoIrqsave(k, k.statsLock);
@@ -129,14 +152,6 @@ function* dispatch(k: Kernel, t: Thread, p: Process, num: number, a: number, b: 
       if (typeof name === 'number') return name;
       return yield svcLookup(k, p, name);
     }
-    case SYS.blk_read:
-    case SYS.blk_write:
-      return k.blkSyscall === null ? ERR.ENODEV : yield k.blkSyscall(k, t, num, a, b, c);
-    case SYS.net_send:
-    case SYS.net_recv:
-      return ERR.ENODEV;
-    case SYS.ipc_endpoint_create:
-      return yield endpointCreate(k, p);
     case SYS.spawn: {
       if (!Number.isSafeInteger(b) || b < 1 || b > 24) return ERR.EINVAL;
       const name: string | number = yield readUserString(k, a, b);
@@ -149,10 +164,6 @@ function* dispatch(k: Kernel, t: Thread, p: Process, num: number, a: number, b: 
       t.killed = true;
       yield killOthers(k, p, t);
       return yield exitUserThread(k, t, a);
-    case SYS.wait:
-      return yield waitChild(k, p, a);
-    case SYS.getpid:
-      return p.pid;
     case SYS.handle_close: {
       const h = p.handle(a);
       if (h === null) return ERR.EBADH;

@@ -26,6 +26,15 @@ import { kprint } from '../console.ts';
 
 export type IrqHandler = (k: Kernel, tf: TrapFrame) => Code<void>;
 
+/**
+ * The int 0x80 gate's own entry (a kernel's dedicated syscall stub): straight
+ * to the syscall handler; anything else arriving on vector 0x80 takes the
+ * common path.
+ */
+export function syscallEntry(k: Kernel, tf: TrapFrame): Code<void> {
+  return tf.kind === TrapKind.Software ? syscall(k, tf) : trap(k, tf);
+}
+
 export function* trap(k: Kernel, tf: TrapFrame): Code<void> {
   const v = tf.vector;
   if (tf.kind === TrapKind.External) {

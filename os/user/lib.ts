@@ -2,12 +2,12 @@
 // registers) and small helpers for strings in user memory. User programs
 // are generator functions running at CPL 3; every access they make goes
 // through the MMU with their own page tables.
-import { int, load8, store32, store8, type Code } from '../../sim/ops.ts';
+import { int, load8, store32, store8, type Code, type OpRec } from '../../sim/ops.ts';
 import { SYS, USER } from '../syscall/abi.ts';
 
-/** Raw syscall: returns rax. */
-export function* sys(num: number, rdi = 0, rsi = 0, rdx = 0, r10 = 0, r8 = 0, r9 = 0): Code<number> {
-  return (yield int(0x80, { rax: num, rdi, rsi, rdx, r10, r8, r9 })) as number;
+/** Raw syscall: the `int 0x80` op itself (`yield sys(...)` resumes with rax). */
+export function sys(num: number, rdi = 0, rsi = 0, rdx = 0, r10 = 0, r8 = 0, r9 = 0): OpRec {
+  return int(0x80, { rax: num, rdi, rsi, rdx, r10, r8, r9 });
 }
 
 /** Scratch area in the main stack page (programs have no data segment). */

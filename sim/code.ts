@@ -35,8 +35,7 @@ export class CodeImage {
 
   /** Size in bytes, rounded up to whole pages. */
   get size(): number {
-    const raw = SYMBOL_STRIDE * (this.symbols.length + 1);
-    return Math.ceil(raw / 4096) * 4096;
+    return Math.ceil((SYMBOL_STRIDE * (this.symbols.length + 1)) / 4096) * 4096;
   }
 
   /** Offset of `sym` from the image base; throws for an unknown symbol (a link error). */
@@ -49,6 +48,14 @@ export class CodeImage {
   has(sym: string): boolean {
     return this.offsets.has(sym);
   }
+
+  private byOffset: Map<number, CodeEntry> | null = null;
+
+  /** The entry point of the symbol at `offset`, or undefined (built once: an image never changes). */
+  entryAt(offset: number): CodeEntry | undefined {
+    this.byOffset ??= new Map(this.symbols.map((s) => [s.offset, { fn: s.fn, name: `${this.name}:${s.name}` }]));
+    return this.byOffset.get(offset);
+  }
 }
 
 export interface CodeEntry {
@@ -58,20 +65,42 @@ export interface CodeEntry {
 
 /** Physical address -> entry point, for every loaded image. */
 export class CodeMap {
-  private readonly map = new Map<number, CodeEntry>();
-  private readonly loaded: { base: number; image: CodeImage }[] = [];
+  /** Loaded images, sorted by base. */
+  private readonly loaded: { base: number; end: number; image: CodeImage }[] = [];
+  /** Lookups answered so far (a run asks for a few entry points many times). */
+  private readonly cache = new Map<number, CodeEntry>();
 
   /** Registers `image` at physical `base` (the bytes are written by the loader separately). */
   load(image: CodeImage, base: number): void {
-    for (const l of this.loaded) {
-      if (base < l.base + l.image.size && l.base < base + image.size) throw new Error(`image ${image.name} at 0x${base.toString(16)} overlaps ${l.image.name}`);
+    const end = base + image.size;
+    let i = this.loaded.length;
+    while (i > 0 && this.loaded[i - 1].base > base) i--;
+    const prev = this.loaded[i - 1];
+    const next = this.loaded[i];
+    for (const l of [prev, next]) {
+      if (l !== undefined && base < l.end && l.base < end) throw new Error(`image ${image.name} at 0x${base.toString(16)} overlaps ${l.image.name}`);
     }
-    this.loaded.push({ base, image });
-    for (const s of image.symbols) this.map.set(base + s.offset, { fn: s.fn, name: `${image.name}:${s.name}` });
+    this.loaded.splice(i, 0, { base, end, image });
   }
 
   /** The entry point at physical address `pa`, or undefined (a jump into data). */
   lookup(pa: number): CodeEntry | undefined {
-    return this.map.get(pa);
+    const hit = this.cache.get(pa);
+    if (hit !== undefined) return hit;
+    const loaded = this.loaded;
+    let lo = 0;
+    let hi = loaded.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const l = loaded[mid];
+      if (pa < l.base) hi = mid - 1;
+      else if (pa >= l.end) lo = mid + 1;
+      else {
+        const e = l.image.entryAt(pa - l.base);
+        if (e !== undefined) this.cache.set(pa, e);
+        return e;
+      }
+    }
+    return undefined;
   }
 }

@@ -81,24 +81,34 @@ export class NominalSource implements DecisionSource {
 /** Random answers from a seed: one seedrandom stream per site family. */
 export class RandomSource implements DecisionSource {
   readonly kind = 'random';
-  private readonly streams: Stream[] = [];
+  /** Per site: its family's stream, forked on first use (a run asks few families; forking hashes the seed). */
+  private readonly streams: (Stream | null)[] = [];
+  private readonly byFamily = new Map<string, Stream>();
   private readonly rates: number[] = [];
 
-  constructor(seed: number | string, rateScale = 1) {
-    const byFamily = new Map<string, Stream>();
+  constructor(
+    private readonly seed: number | string,
+    rateScale = 1,
+  ) {
     for (const s of sites) {
-      let st = byFamily.get(s.family);
-      if (!st) {
-        st = forkStream(seed, `decisions/${s.family}`);
-        byFamily.set(s.family, st);
-      }
-      this.streams[s.id] = st;
+      this.streams[s.id] = null;
       this.rates[s.id] = Math.min(1, s.randomRate * rateScale);
     }
   }
 
+  private fork(site: number): Stream {
+    const family = sites[site].family;
+    let st = this.byFamily.get(family);
+    if (st === undefined) {
+      st = forkStream(this.seed, `decisions/${family}`);
+      this.byFamily.set(family, st);
+    }
+    this.streams[site] = st;
+    return st;
+  }
+
   choose(_index: number, site: number, n: number): number {
-    const st = this.streams[site];
+    const st = this.streams[site] ?? this.fork(site);
     if (st() >= this.rates[site]) return 0;
     return 1 + Math.floor(st() * (n - 1));
   }

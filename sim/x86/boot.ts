@@ -19,7 +19,7 @@
 import type { PhysicalMemory } from '../memory.ts';
 import { CodeImage, type CodeMap, IMAGE_MAGIC } from '../code.ts';
 import { PTE, PTE_NX_HI } from './mmu.ts';
-import { TWO_32, vaToU64 } from './address.ts';
+import { TWO_32, low48 } from './address.ts';
 import { Stack } from './cpu.ts';
 import { compute, load32, jump, pause } from '../ops.ts';
 
@@ -99,10 +99,13 @@ function hhdm(pa: number): number {
   return pa + HHDM_OFFSET;
 }
 
+const utf8 = new TextEncoder();
+
 function w64(mem: PhysicalMemory, pa: number, value: number): void {
-  // value: a canonical virtual address or a non-negative integer
-  const u = vaToU64(value);
-  mem.write64Halves(pa, Number(u & 0xffffffffn), Number(u >> 32n));
+  // value: a canonical virtual address (signed form) or a non-negative integer below 2^53
+  const u = low48(value); // exact; the high-half sign extension goes into bits 63:48 below
+  const hi = Math.floor(u / TWO_32);
+  mem.write64Halves(pa, u - hi * TWO_32, value < 0 ? (hi | 0xffff0000) >>> 0 : hi);
 }
 
 /** The bootloader code run by waiting APs: poll goto_address, then jump there (Limine MP). */
@@ -236,10 +239,14 @@ export function limineHandoff(opts: {
   w64(mem, execResp + 16, KERNEL_VIRT_BASE);
 
   const cstr = (s: string): number => {
-    const bytes = new TextEncoder().encode(s);
-    const p = ra.alloc(bytes.length + 1, 1);
-    mem.set(bytes, p);
-    mem.write8(p + bytes.length, 0);
+    let ascii = true;
+    for (let i = 0; i < s.length && ascii; i++) ascii = s.charCodeAt(i) < 0x80;
+    const bytes = ascii ? null : utf8.encode(s); // paths and command lines are ASCII: skip the encoder's native call
+    const len = bytes === null ? s.length : bytes.length;
+    const p = ra.alloc(len + 1, 1);
+    if (bytes !== null) mem.set(bytes, p);
+    else for (let i = 0; i < len; i++) mem.write8(p + i, s.charCodeAt(i));
+    mem.write8(p + len, 0);
     return p;
   };
   const cmdResp = ra.alloc(16);

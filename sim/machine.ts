@@ -350,8 +350,11 @@ export class Machine implements CpuHost, InterruptHost {
     this.active = null;
     const src = this.decider.source;
     if (src instanceof ReplaySource && src.divergence !== null && this.stopReason !== 'replay-diverged') {
-      // Record it, but keep the original stop reason in the message.
-      this.stopMessage += `; replay diverged at decision #${src.divergence.at}`;
+      // Noticed only at the end (the run stopped within the step that diverged): the replay still did not
+      // follow its recording, whatever the run did next; the original stop goes into the message.
+      const d = src.divergence;
+      this.stopMessage = `replay diverged at decision #${d.at}: recorded at site ${d.expectedSite}, asked at site ${d.actualSite} (the run then stopped by ${this.stopReason}: ${this.stopMessage})`;
+      this.stopReason = 'replay-diverged';
     }
     return this.result();
   }

@@ -25,7 +25,7 @@ export const Op = {
   FetchAdd: 5,
   /** Port input of `b` bytes from port `a` (IN). */
   In: 6,
-  /** Port output of `b` bytes of `c` to port `a` (OUT). */
+  /** Port output of `b` bytes of `c` to port `a` (OUT); with `x` an array, dword outputs of its values from index `c` on (outsl). */
   Out: 7,
   /** Clears RFLAGS.IF (CLI). */
   Cli: 8,
@@ -74,17 +74,20 @@ export const Op = {
   /** Unsigned integer division `a` / `b` (DIV): resumes with the quotient; #DE when `b` is 0 (SDM vol. 2, DIV). */
   Div: 30,
   /**
-   * Saves RFLAGS and disables interrupts (PUSHFQ; POP r; CLI: Linux's
-   * local_irq_save): resumes with RFLAGS as it was before the CLI. One
-   * boundary for the sequence: an interrupt between PUSHFQ and CLI would
-   * return to the same state, so no behaviour is lost by fusing them.
+   * Saves RFLAGS, disables interrupts and reads the GS base (PUSHFQ; CLI;
+   * RDGSBASE: the body of xv6's push_off, or Linux's local_irq_save and its
+   * first per-CPU access): resumes with an IrqSaveResult. Three instruction
+   * boundaries and the three instructions' cycles, as if yielded one by
+   * one (interrupts and other CPUs can come between them), but the code is
+   * resumed once: the CPU runs the CLI and the read as the op's later steps.
    */
   IrqSave: 31,
   /**
-   * Restores RFLAGS.IF from bit 9 of `a` (PUSH r; POPFQ: local_irq_restore)
-   * and resumes with RFLAGS as it was before (what a PUSHFQ just before
-   * would read, so callers can check the state they restore from). Unlike
-   * STI, POPFQ opens no interrupt shadow.
+   * Reads RFLAGS, then sets IF when bit 9 of `a` is set (PUSHFQ, then STI if
+   * restoring: the tail of xv6's pop_off): resumes with RFLAGS as it was
+   * before, so the caller can check the state it restores from. One
+   * boundary, or two with the STI (whose interrupt shadow applies), and the
+   * code is resumed once.
    */
   IrqRestore: 32,
 } as const;
@@ -133,6 +136,14 @@ export const inl = (port: number): OpRec => op(Op.In, port, 4, 0, null);
 export const outb = (port: number, v: number): OpRec => op(Op.Out, port, 1, v, null);
 export const outw = (port: number, v: number): OpRec => op(Op.Out, port, 2, v, null);
 export const outl = (port: number, v: number): OpRec => op(Op.Out, port, 4, v, null);
+/**
+ * Dword OUTs of every value of `words` to `port`, as REP OUTSD would send
+ * them (the data rides in the op instead of memory): one instruction
+ * boundary per word, as REP's iterations have, but the code resumes once,
+ * after the last. Only the paravirtual trace port takes it (trace-port.ts).
+ * Do not change `words` before the code resumes.
+ */
+export const outsl = (port: number, words: readonly number[]): OpRec => op(Op.Out, port, 4, 0, words);
 export const cli = (): OpRec => op(Op.Cli, 0, 0, 0, null);
 export const sti = (): OpRec => op(Op.Sti, 0, 0, 0, null);
 export const hlt = (): OpRec => op(Op.Hlt, 0, 0, 0, null);
@@ -154,6 +165,14 @@ export const repMovs = (dstVa: number, srcVa: number, len: number): OpRec => op(
 export const iret = (): OpRec => op(Op.Iret, 0, 0, 0, null);
 export const pushf = (): OpRec => op(Op.Pushf, 0, 0, 0, null);
 export const irqSave = (): OpRec => op(Op.IrqSave, 0, 0, 0, null);
+
+/** What IrqSave resumes with: two registers' worth. */
+export interface IrqSaveResult {
+  /** RFLAGS before the CLI (bit 9 is IF). */
+  rflags: number;
+  /** The GS base (the kernel's per-CPU index). */
+  gsBase: number;
+}
 /** Restores IF from bit 9 of `rflags` (0x200 = on). */
 export const irqRestore = (rflags: number): OpRec => op(Op.IrqRestore, rflags, 0, 0, null);
 export const div = (dividend: number, divisor: number): OpRec => op(Op.Div, dividend, divisor, 0, null);

@@ -32,8 +32,6 @@ export class Endpoint {
   received = 0;
   /** Channel blocked senders sleep on. */
   readonly spaceChan = { name: '' };
-  /** Senders asleep on spaceChan (counted under ipcLock, so a receiver wakes them only when there are any). */
-  spaceWaiters = 0;
   constructor(
     readonly id: number,
     /** Physical address of the message page. */
@@ -108,26 +106,22 @@ export function* endpointSend(k: Kernel, t: Thread, ep: Endpoint, buf: number, l
   if ((flags & ~IPC_SEND_BLOCK) !== 0) return ERR.EINVAL;
   if (!userRange(buf, len)) return ERR.EFAULT;
   yield compute(60);
-  yield acquire(k, k.ipcLock, t);
+  yield acquire(k, k.ipcLock);
   if (!live(k, ep)) yield useAfterFree(ep);
-  while (!ep.closed && ep.count >= ep.cap && (flags & IPC_SEND_BLOCK) !== 0 && !t.killed) {
-    ep.spaceWaiters++;
-    yield sleep(k, ep.spaceChan, k.ipcLock, 0, t);
-    ep.spaceWaiters--;
-  }
+  while (!ep.closed && ep.count >= ep.cap && (flags & IPC_SEND_BLOCK) !== 0 && !t.killed) yield sleep(k, ep.spaceChan, k.ipcLock);
   if (ep.closed || t.killed) {
-    yield release(k, k.ipcLock, t);
+    yield release(k, k.ipcLock);
     return ERR.EDEAD;
   }
   if (ep.count >= ep.cap) {
-    yield release(k, k.ipcLock, t);
+    yield release(k, k.ipcLock);
     return ERR.EFULL;
   }
   const slot = (ep.head + ep.count) % ep.cap;
   if (!live(k, ep)) yield useAfterFree(ep);
   const ok: boolean = yield guardedCopy(t, slotVa(k, ep, slot), buf, len);
   if (!ok) {
-    yield release(k, k.ipcLock, t);
+    yield release(k, k.ipcLock);
     return ERR.EFAULT;
   }
   ep.lens[slot] = len;
@@ -136,12 +130,12 @@ export function* endpointSend(k: Kernel, t: Thread, ep: Endpoint, buf: number, l
   yield outl(TRACE_PORT, traceWord(TraceEvent.IpcSend, ep.id | ((ep.sent & 0xffff) << 8))); // paravirtual trace: free
   let woke = 0;
   if (ep.waiter !== null) {
-    yield acquire(k, k.schedLock, t);
+    yield acquire(k, k.schedLock);
     woke = wakeupLocked(k, ep);
     if (k.traceLog.length > 0) yield traceFlush(k);
-    yield release(k, k.schedLock, t);
+    yield release(k, k.schedLock);
   }
-  yield release(k, k.ipcLock, t);
+  yield release(k, k.ipcLock);
   if (woke > 0) yield kickIdle(k, woke);
   return 0;
 }
@@ -151,50 +145,47 @@ export function* endpointRecv(k: Kernel, t: Thread, ep: Endpoint, buf: number, c
   if (!Number.isSafeInteger(cap) || cap < 0) return ERR.EINVAL;
   if (!userRange(buf, Math.min(cap, LIMITS.maxMessage))) return ERR.EFAULT;
   yield compute(60);
-  yield acquire(k, k.ipcLock, t);
+  yield acquire(k, k.ipcLock);
   if (!live(k, ep)) yield useAfterFree(ep);
   if (ep.count === 0 && ep.waiter !== null && ep.waiter !== t) {
-    yield release(k, k.ipcLock, t);
+    yield release(k, k.ipcLock);
     return ERR.EBUSY;
   }
   while (ep.count === 0 && !ep.closed && !t.killed) {
     ep.waiter = t;
     if (k.bug === 'ipc-recv-race') {
       // BUG: drops the lock between the empty check and the sleep; a send in between wakes nobody.
-      yield release(k, k.ipcLock, t);
+      yield release(k, k.ipcLock);
       yield sleep(k, ep, null);
-      yield acquire(k, k.ipcLock, t);
-    } else yield sleep(k, ep, k.ipcLock, 0, t);
+      yield acquire(k, k.ipcLock);
+    } else yield sleep(k, ep, k.ipcLock);
     if (ep.waiter === t) ep.waiter = null;
   }
   if (ep.count === 0) {
-    yield release(k, k.ipcLock, t);
+    yield release(k, k.ipcLock);
     return ERR.EDEAD;
   }
   const slot = ep.head;
   const len = ep.lens[slot];
   if (len > cap) {
-    yield release(k, k.ipcLock, t);
+    yield release(k, k.ipcLock);
     return ERR.ETOOBIG;
   }
   if (!live(k, ep)) yield useAfterFree(ep);
   const ok: boolean = yield guardedCopy(t, buf, slotVa(k, ep, slot), len);
   if (!ok) {
-    yield release(k, k.ipcLock, t);
+    yield release(k, k.ipcLock);
     return ERR.EFAULT;
   }
   ep.head = (ep.head + 1) % ep.cap;
   ep.count--;
   ep.received++;
   yield outl(TRACE_PORT, traceWord(TraceEvent.IpcRecv, ep.id | ((ep.received & 0xffff) << 8))); // paravirtual trace: free
-  let woke = 0;
-  if (ep.spaceWaiters > 0) {
-    yield acquire(k, k.schedLock, t);
-    woke = wakeupLocked(k, ep.spaceChan);
-    if (k.traceLog.length > 0) yield traceFlush(k);
-    yield release(k, k.schedLock, t);
-  }
-  yield release(k, k.ipcLock, t);
+  yield acquire(k, k.schedLock);
+  const woke = wakeupLocked(k, ep.spaceChan);
+  if (k.traceLog.length > 0) yield traceFlush(k);
+  yield release(k, k.schedLock);
+  yield release(k, k.ipcLock);
   if (woke > 0) yield kickIdle(k, woke);
   return len;
 }

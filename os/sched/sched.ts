@@ -8,17 +8,17 @@
 // A thread calls switchAway with exactly schedLock held and interrupts off.
 //
 // Tracing: makeRunnable queues a Wake/Requeue/Spawn event in k.traceLog and
-// traceFlush writes the queue to the paravirtual trace port (free OUTs, see
-// sim/x86/trace-port.ts) while schedLock is still held, from wakeup, spawn,
+// traceFlush writes the queue to the paravirtual trace port (free OUTs, one
+// batched op, see sim/x86/trace-port.ts) while schedLock is still held, from wakeup, spawn,
 // the timer tick, the IPC paths and switchAway. switchAway flushes before it
 // picks, so a thread's "runnable" event always precedes its switch-in; paths
 // that wake without flushing (process exit, kill) are reported at the next
 // flush on any CPU, a little late.
-import { cli, compute, hlt, outl, rdtsc, sti, switchTo, writeCr, type Code } from '../../sim/ops.ts';
+import { cli, compute, hlt, outsl, rdgsbase, rdtsc, sti, switchTo, writeCr, type Code, type OpRec } from '../../sim/ops.ts';
 import { Stack } from '../../sim/x86/cpu.ts';
 import { TRACE_PORT, TraceEvent, PickPrev, runnableWord, traceWord } from '../../sim/x86/trace-port.ts';
 import { Thread, type Kernel, type PerCpu } from '../kstate.ts';
-import { acquire, mycpu, release } from '../sync/spinlock.ts';
+import { acquire, release } from '../sync/spinlock.ts';
 import { kassert } from '../kassert.ts';
 import { sendIpi, VEC_RESCHED } from '../arch/lapic.ts';
 import { kprint } from '../console.ts';
@@ -69,11 +69,13 @@ export function makeRunnable(k: Kernel, t: Thread): void {
   if (k.traceLog.length < 4096) k.traceLog.push(runnableWord(code, t.tid, k.policy.length));
 }
 
-/** Writes the queued scheduler events to the trace port (schedLock held: no other CPU can queue meanwhile). */
-export function* traceFlush(k: Kernel): Code<void> {
-  const log = k.traceLog;
-  for (let i = 0; i < log.length; i++) yield outl(TRACE_PORT, log[i]);
-  log.length = 0;
+/**
+ * The op writing the queued scheduler events to the trace port (schedLock
+ * held: no other CPU can queue meanwhile); yield it when the log is not
+ * empty. One OUT per event, as one batched op (the code resumes once).
+ */
+export function traceFlush(k: Kernel): OpRec {
+  return outsl(TRACE_PORT, k.traceLog.splice(0));
 }
 
 /**
@@ -87,9 +89,9 @@ export function* switchAway(k: Kernel, c: PerCpu): Code<void> {
   if (c.noff !== 1) yield kassert('sched-invariant', `switch with push_off depth ${c.noff}`);
   const prev = c.current;
   const next = k.policy.pickNext(c.index, k.ticks) ?? c.idle;
-  if (k.traceLog.length > 0) yield traceFlush(k);
   const prevKind = prev.idle ? PickPrev.Idle : prev.state === 'sleeping' ? PickPrev.Sleeping : prev.state === 'zombie' ? PickPrev.Exited : PickPrev.Runnable;
-  yield outl(TRACE_PORT, traceWord(TraceEvent.Pick, Math.min(255, k.policy.length) | (prevKind << 8) | ((next === prev ? 1 : 0) << 10)));
+  k.traceLog.push(traceWord(TraceEvent.Pick, Math.min(255, k.policy.length) | (prevKind << 8) | ((next === prev ? 1 : 0) << 10)));
+  yield traceFlush(k); // the queued wakeups, then the pick
   if (next === prev) {
     prev.state = 'running';
     return;
@@ -109,13 +111,14 @@ export function* switchAway(k: Kernel, c: PerCpu): Code<void> {
   next.switchedInAt = now;
   c.current = next;
   yield switchTo(next.stack);
-  // Back on this thread, on the CPU that switched to it (which set prev.cpu; interrupts are still off).
-  k.cpus[prev.cpu].intena = intena;
+  const c2: PerCpu = k.cpus[(yield rdgsbase()) as number];
+  c2.intena = intena;
 }
 
 /** Gives up the CPU: the current thread goes back to the run queue. */
 export function* yieldCpu(k: Kernel): Code<void> {
-  const c: PerCpu = yield acquire(k, k.schedLock);
+  yield acquire(k, k.schedLock);
+  const c: PerCpu = k.cpus[(yield rdgsbase()) as number];
   const t = c.current;
   if (!t.idle) {
     makeRunnable(k, t);
@@ -127,16 +130,15 @@ export function* yieldCpu(k: Kernel): Code<void> {
 /**
  * Atomically releases `lk` (a spinlock held by the caller, or schedLock
  * itself) and sleeps on `chan`; reacquires `lk` before returning. Sleeping
- * with any other spinlock held is a lock-checker finding. `self` is the
- * running thread when the caller knows it (it saves the per-CPU reads).
+ * with any other spinlock held is a lock-checker finding.
  */
-export function* sleep(k: Kernel, chan: unknown, lk: import('../sync/spinlock.ts').Spinlock | null, wakeTick = 0, self: Thread | null = null): Code<void> {
+export function* sleep(k: Kernel, chan: unknown, lk: import('../sync/spinlock.ts').Spinlock | null, wakeTick = 0): Code<void> {
   const own = lk === k.schedLock;
-  let c: PerCpu;
   if (!own) {
-    c = yield acquire(k, k.schedLock, self);
-    if (lk !== null) yield release(k, lk, self);
-  } else c = self !== null ? k.cpus[self.cpu] : yield mycpu(k);
+    yield acquire(k, k.schedLock);
+    if (lk !== null) yield release(k, lk);
+  }
+  const c: PerCpu = k.cpus[(yield rdgsbase()) as number];
   const problem = k.lockdep.checkSleep(c, [k.schedLock]);
   if (problem !== null) yield kassert(problem.name, problem.detail);
   const t = c.current;
@@ -148,8 +150,8 @@ export function* sleep(k: Kernel, chan: unknown, lk: import('../sync/spinlock.ts
   t.chan = null;
   t.wakeTick = 0;
   if (!own) {
-    yield release(k, k.schedLock, t);
-    if (lk !== null) yield acquire(k, lk, t);
+    yield release(k, k.schedLock);
+    if (lk !== null) yield acquire(k, lk);
   }
 }
 
@@ -178,7 +180,7 @@ export function* wakeup(k: Kernel, chan: unknown): Code<number> {
 /** Sends a reschedule IPI to up to `n` idle CPUs other than this one. */
 export function* kickIdle(k: Kernel, n: number): Code<void> {
   if (k.cpus.length < 2) return;
-  const self: number = (yield mycpu(k)).index;
+  const self = (yield rdgsbase()) as number;
   for (const c of k.cpus) {
     if (n <= 0) break;
     if (c.index === self || !c.online || c.current !== c.idle) continue;
@@ -189,7 +191,8 @@ export function* kickIdle(k: Kernel, n: number): Code<void> {
 
 /** Ends the current thread: it becomes a zombie, joiners wake, and the CPU moves on. Never returns. */
 export function* exitThread(k: Kernel): Code<never> {
-  const c: PerCpu = yield acquire(k, k.schedLock);
+  yield acquire(k, k.schedLock);
+  const c: PerCpu = k.cpus[(yield rdgsbase()) as number];
   const t = c.current;
   t.state = 'zombie';
   wakeupLocked(k, t);
@@ -224,7 +227,8 @@ export function* sleepUntilTick(k: Kernel, tick: number): Code<void> {
 export function* idleLoop(k: Kernel): Code<never> {
   for (;;) {
     yield cli();
-    const c: PerCpu = yield acquire(k, k.schedLock);
+    yield acquire(k, k.schedLock);
+    const c: PerCpu = k.cpus[(yield rdgsbase()) as number];
     const any = k.policy.length > 0;
     if (any) yield switchAway(k, c);
     yield release(k, k.schedLock);
@@ -237,7 +241,8 @@ export function* idleLoop(k: Kernel): Code<never> {
 
 /** Timer tick on CPU `c` (called from the timer interrupt after EOI): global ticks, timed wakeups, checkers, preemption. */
 export function* timerTick(k: Kernel): Code<void> {
-  const c: PerCpu = yield acquire(k, k.schedLock);
+  yield acquire(k, k.schedLock);
+  const c: PerCpu = k.cpus[(yield rdgsbase()) as number];
   c.timerTicks++;
   let woke = 0;
   let userDeadlock = '';

@@ -3,7 +3,7 @@
 // contend through real atomic ops at instruction boundaries. The owner is
 // the CPU (interrupts stay off while a spinlock is held, so the holder cannot
 // migrate). The lock checker (lockdep.ts) sees every acquire and release.
-import { irqRestore, irqSave, pause, pushf, rdgsbase, xchg, type Code } from '../../sim/ops.ts';
+import { irqRestore, irqSave, pause, pushf, rdgsbase, sti, xchg, type Code, type IrqSaveResult } from '../../sim/ops.ts';
 import type { Kernel, PerCpu, Thread } from '../kstate.ts';
 import { allocWord } from '../mm/kheap.ts';
 import { kassert } from '../kassert.ts';
@@ -45,25 +45,26 @@ export function* mythread(k: Kernel): Code<Thread> {
 
 /** Disables interrupts, counting nesting; remembers whether they were on at the outermost level. Returns this CPU's data. */
 export function* pushOff(k: Kernel): Code<PerCpu> {
-  const flags: number = yield irqSave();
-  const c = k.cpus[(yield rdgsbase()) as number];
-  if (c.noff === 0) c.intena = (flags & 0x200) !== 0;
+  const r: IrqSaveResult = yield irqSave(); // pushf; cli; rdgsbase
+  return pushedOff(k, r);
+}
+
+/** push_off's bookkeeping after the IrqSave op. */
+function pushedOff(k: Kernel, r: IrqSaveResult): PerCpu {
+  const c = k.cpus[r.gsBase];
+  if (c.noff === 0) c.intena = (r.rflags & 0x200) !== 0;
   c.noff++;
   return c;
 }
 
 /** Undoes one pushOff; re-enables interrupts when the outermost level had them on. */
 export function* popOff(k: Kernel): Code<void> {
-  yield popOffOn(k, k.cpus[(yield rdgsbase()) as number]);
-}
-
-/** popOff for a known CPU `c` (interrupts are off, so it is still this CPU): one op. */
-function* popOffOn(k: Kernel, c: PerCpu): Code<void> {
+  const flags: number = yield pushf();
+  const c = k.cpus[(yield rdgsbase()) as number];
+  if ((flags & 0x200) !== 0) yield kassert('sched-invariant', 'pop_off with interrupts enabled');
   if (c.noff < 1) yield kassert('sched-invariant', 'pop_off without push_off');
   c.noff--;
-  // POPFQ restores the outermost level's IF; the flags it replaces must have IF off.
-  const flags: number = yield irqRestore(c.noff === 0 && c.intena ? 0x200 : 0);
-  if ((flags & 0x200) !== 0) yield kassert('sched-invariant', 'pop_off with interrupts enabled');
+  if (c.noff === 0 && c.intena) yield sti();
 }
 
 /** Whether this CPU holds `lk` (call with interrupts off). */
@@ -73,19 +74,13 @@ export function holdingOn(c: PerCpu, lk: Spinlock): boolean {
 
 /**
  * Acquires `lk`, disabling interrupts first (spin_lock_irqsave); returns this
- * CPU's data, which stays this CPU's while the lock is held. The uncontended
- * path is three ops: local_irq_save, the per-CPU index, XCHG (push_off and the
- * spin loop are written out here: this is the kernel's hottest path). Code
- * that knows its running thread `self` passes it and saves the per-CPU read:
- * with interrupts off the thread cannot migrate, so `self.cpu` (set by the
- * scheduler when it switched the thread in) is this CPU, as Linux once read
- * the CPU number from current_thread_info()->cpu.
+ * CPU's data, which stays this CPU's while the lock is held. The instructions
+ * are xv6's: push_off (pushf; cli; the per-CPU read, as one IrqSave op), then
+ * XCHG until the word was 0. Written out in one function: this is the
+ * kernel's hottest path, and every call of a generator costs the host.
  */
-export function* acquire(k: Kernel, lk: Spinlock, self: Thread | null = null): Code<PerCpu> {
-  const flags: number = yield irqSave();
-  const c = k.cpus[self === null ? ((yield rdgsbase()) as number) : self.cpu];
-  if (c.noff === 0) c.intena = (flags & 0x200) !== 0;
-  c.noff++;
+export function* acquire(k: Kernel, lk: Spinlock): Code<PerCpu> {
+  const c = pushedOff(k, (yield irqSave()) as IrqSaveResult);
   if (holdingOn(c, lk)) yield kassert('recursive-acquire', `${lk.name} acquired again on CPU ${c.index} by ${c.current.name}`);
   const problem = k.lockdep.onAcquire(c, lk, false);
   if (problem !== null) yield kassert(problem.name, problem.detail);
@@ -107,16 +102,10 @@ export function* acquire(k: Kernel, lk: Spinlock, self: Thread | null = null): C
 export function* acquireNoIrqsave(k: Kernel, lk: Spinlock): Code<void> {
   const flags: number = yield pushf();
   const c = k.cpus[(yield rdgsbase()) as number];
-  yield spinOn(k, c, lk, (flags & 0x200) !== 0);
-}
-
-function* spinOn(k: Kernel, c: PerCpu, lk: Spinlock, irqsOn: boolean): Code<void> {
   if (holdingOn(c, lk)) yield kassert('recursive-acquire', `${lk.name} acquired again on CPU ${c.index} by ${c.current.name}`);
-  const problem = k.lockdep.onAcquire(c, lk, irqsOn);
+  const problem = k.lockdep.onAcquire(c, lk, (flags & 0x200) !== 0);
   if (problem !== null) yield kassert(problem.name, problem.detail);
-  for (;;) {
-    const old: number = yield xchg(lk.addr, 1);
-    if (old === 0) break;
+  while ((yield xchg(lk.addr, 1)) !== 0) {
     lk.spins++;
     yield pause();
   }
@@ -126,19 +115,21 @@ function* spinOn(k: Kernel, c: PerCpu, lk: Spinlock, irqsOn: boolean): Code<void
 }
 
 /**
- * Releases `lk` and pops the interrupt state pushed by acquire: per-CPU
- * index, XCHG, POPFQ. `self` as for acquire (interrupts are still off here,
- * so the thread has not moved).
+ * Releases `lk` and pops the interrupt state pushed by acquire: the per-CPU
+ * read (interrupts are off while a spinlock is held, so this CPU cannot
+ * change until the end), XCHG 0, then pop_off's pushf and sti (one
+ * IrqRestore op).
  */
-export function* release(k: Kernel, lk: Spinlock, self: Thread | null = null): Code<void> {
-  const c = k.cpus[self === null ? ((yield rdgsbase()) as number) : self.cpu];
+export function* release(k: Kernel, lk: Spinlock): Code<void> {
+  const c = k.cpus[(yield rdgsbase()) as number];
   if (!holdingOn(c, lk)) yield kassert('release-non-owner', `${lk.name} released on CPU ${c.index} by ${c.current.name}, held by CPU ${lk.cpu}`);
   forget(c, lk);
   yield xchg(lk.addr, 0); // release store with a full barrier
+  const restore = c.noff === 1 && c.intena;
+  const flags: number = yield irqRestore(restore ? 0x200 : 0);
+  if ((flags & 0x200) !== 0) yield kassert('sched-invariant', 'pop_off with interrupts enabled');
   if (c.noff < 1) yield kassert('sched-invariant', 'pop_off without push_off');
   c.noff--;
-  const flags: number = yield irqRestore(c.noff === 0 && c.intena ? 0x200 : 0);
-  if ((flags & 0x200) !== 0) yield kassert('sched-invariant', 'pop_off with interrupts enabled');
 }
 
 /** Forgets `lk`'s holder (before the store that frees the word). */

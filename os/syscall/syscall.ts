@@ -21,7 +21,7 @@ export function* syscall(k: Kernel, tf: TrapFrame): Code<void> {
   if (regs === null) return;
   yield sti();
   yield compute(40); // entry stub, register save, dispatch
-  const t: Thread = k.cpus[(yield rdgsbase()) as number].current; // mythread(), written out: one op
+  const t: Thread = k.cpus[(yield rdgsbase()) as number].current; // mythread(), written out (one op, no generator call)
   const p = procOf(t);
   const num = regs.rax;
   k.syscallCounts[num] = (k.syscallCounts[num] ?? 0) + 1;

@@ -12,7 +12,7 @@
 // An interrupt or exception pushes its handler's frame on the current stack;
 // the handler returning (or yielding iret) pops it. A Switch op changes which
 // stack the CPU resumes; it returns when someone switches back.
-import { Op, type Code, type OpRec, type SyscallRegs, Msr } from '../ops.ts';
+import { Op, type Code, type IrqSaveResult, type OpRec, type SyscallRegs, Msr } from '../ops.ts';
 import type { CodeEntry } from '../code.ts';
 import type { Decider } from '../decisions.ts';
 import { Site } from '../decisions.ts';
@@ -106,6 +106,11 @@ export interface TrapFrame {
    */
   fixup?: unknown;
 }
+
+/** The later steps of IrqSave, and IrqRestore's STI (which leaves the value the code resumes with alone). */
+const IRQSAVE_CLI: OpRec = { k: Op.IrqSave, a: 0, b: 1, c: 0, x: null };
+const IRQSAVE_GS: OpRec = { k: Op.IrqSave, a: 0, b: 2, c: 0, x: null };
+const STI_STEP: OpRec = { k: Op.Sti, a: 0, b: 0, c: 0, x: null };
 
 /** An op that raises #UD (UD2): what a frame runs after returning to nowhere. */
 const UD2: OpRec = { k: Op.Ud2, a: 0, b: 0, c: 0, x: null };
@@ -282,18 +287,7 @@ export class Cpu {
       const st = this.stack;
       const f = st.frames[st.frames.length - 1];
       if (f.computeLeft > 0) {
-        const nextEv = host.nextEventTime();
-        const full = this.time + f.computeLeft;
-        let end = nextEv > this.time && nextEv < full ? nextEv : full;
-        if (this.irqHoldOps > 0) {
-          // A held interrupt waits k instruction boundaries; inside a compute run that is k cycles, not k chunks.
-          if (this.time + this.irqHoldOps < end) end = this.time + this.irqHoldOps;
-          this.irqHoldOps = 0;
-        }
-        this.inCompute = true;
-        this.computeStart = this.time;
-        f.computeLeft = full - end;
-        this.time = end;
+        this.computeChunk(f);
         continue;
       }
       this.inCompute = false;
@@ -341,6 +335,22 @@ export class Cpu {
     } while (this.time < limit && this.time < host.nextEventTime());
   }
 
+  /** Runs frame `f`'s pending compute up to the next event (or a held interrupt's landing point). */
+  private computeChunk(f: Frame): void {
+    const nextEv = this.host.nextEventTime();
+    const full = this.time + f.computeLeft;
+    let end = nextEv > this.time && nextEv < full ? nextEv : full;
+    if (this.irqHoldOps > 0) {
+      // A held interrupt waits k instruction boundaries; inside a compute run that is k cycles, not k chunks.
+      if (this.time + this.irqHoldOps < end) end = this.time + this.irqHoldOps;
+      this.irqHoldOps = 0;
+    }
+    this.inCompute = true;
+    this.computeStart = this.time;
+    f.computeLeft = full - end;
+    this.time = end;
+  }
+
   /** Takes a deliverable interrupt if the irq-delay decision lets it land now. */
   private checkInterrupt(): boolean {
     const v = this.lapic.deliverable();
@@ -377,7 +387,7 @@ export class Cpu {
       case Op.Compute: {
         const n = op.a;
         if (!(n >= 0) || !Number.isSafeInteger(n)) throw new SimulatorError(`frame ${f.name}: compute(${n}) needs a non-negative integer cycle count`);
-        f.computeLeft = n;
+        f.computeLeft = n; // run from the next step on (that boundary is a pick point on SMP)
         return;
       }
       case Op.Load:
@@ -398,6 +408,15 @@ export class Cpu {
         return;
       case Op.Out:
         if (user) return this.raise(f, op, 13, 0);
+        if (op.x !== null) {
+          // outsl: only the paravirtual trace port takes a batch. Word c now; each further word is a step
+          // of its own (REP OUTSD is interruptible between iterations), run without resuming the code.
+          if (op.a !== this.host.ports.freePort) throw new SimulatorError(`frame ${f.name}: batched OUT to port 0x${op.a.toString(16)} (only the trace port takes one)`);
+          const words = op.x as readonly number[];
+          if (op.c < words.length) this.host.ports.write(op.a, 4, words[op.c], this.index);
+          if (op.c + 1 < words.length) f.retry = { k: Op.Out, a: op.a, b: 4, c: op.c + 1, x: words };
+          return;
+        }
         if (op.a === this.host.ports.freePort) {
           this.host.ports.write(op.a, op.b, op.c, this.index); // paravirtual trace port: no cost, no decision (trace-port.ts)
           return;
@@ -505,16 +524,28 @@ export class Cpu {
         this.time += 2;
         return;
       case Op.IrqSave:
+        // Step b: 0 PUSHFQ, 1 CLI, 2 RDGSBASE; each later step is an instruction boundary of its own, run
+        // from f.retry without resuming the code (the result lives in the frame across an interrupt).
         if (user) return this.raise(f, op, 13, 0);
-        f.resume = this.IF ? 0x202 : 0x2;
-        this.IF = false;
-        this.time += 2 + costs.cliSti;
+        if (op.b === 0) {
+          f.resume = { rflags: this.IF ? 0x202 : 0x2, gsBase: 0 } satisfies IrqSaveResult;
+          this.time += 2;
+          f.retry = IRQSAVE_CLI;
+        } else if (op.b === 1) {
+          this.IF = false;
+          this.time += costs.cliSti;
+          f.retry = IRQSAVE_GS;
+        } else {
+          (f.resume as IrqSaveResult).gsBase = this.gsBase;
+          this.time += costs.memAccess;
+        }
         return;
       case Op.IrqRestore:
-        if (user) return this.raise(f, op, 13, 0); // a kernel-only op here (at CPL 3 a POPFQ cannot change IF)
+        // PUSHFQ now; STI (when restoring IF on) as the next step.
+        if (user) return this.raise(f, op, 13, 0);
         f.resume = this.IF ? 0x202 : 0x2;
-        this.IF = (op.a & 0x200) !== 0;
-        this.time += 2 + costs.cliSti;
+        this.time += 2;
+        if ((op.a & 0x200) !== 0) f.retry = STI_STEP;
         return;
       case Op.Rdgsbase:
         if (user) return this.raise(f, op, 6, 0); // CR4.FSGSBASE is kernel-only here
@@ -615,7 +646,7 @@ export class Cpu {
 
   private atomic(f: Frame, op: OpRec, user: boolean): void {
     const va = op.a;
-    if (pageOffset(va) + 4 > 4096 || va % 4 !== 0) throw new SimulatorError(`frame ${f.name}: atomic op on unaligned address ${hexVa(va)}`);
+    if ((va & 3) !== 0 || va !== Math.floor(va)) throw new SimulatorError(`frame ${f.name}: atomic op on unaligned address ${hexVa(va)}`);
     const pa = this.mmu.translate(va, Access.Write, user);
     if (pa < 0) return this.mmuFault(f, op);
     const mem = this.host.mem;

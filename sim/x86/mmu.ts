@@ -160,7 +160,7 @@ export class Mmu {
     this.walked = true;
     this.invalidate(va);
     const mem = this.mem;
-    const idx = [Math.floor(u / 549755813888) % 512, Math.floor(u / SIZE_1G) % 512, Math.floor(u / SIZE_2M) % 512, Math.floor(u / SIZE_4K) % 512];
+    const idx = [Math.floor(u / 549755813888) & 511, Math.floor(u / SIZE_1G) & 511, Math.floor(u / SIZE_2M) & 511, Math.floor(u / SIZE_4K) & 511];
     let table = this.cr3 - (this.cr3 % SIZE_4K);
     let rw = true;
     let us = true;

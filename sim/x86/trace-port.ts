@@ -6,7 +6,8 @@
 // it write) and Bochs' port 0xE9 hack; nothing like it exists on real PCs.
 //
 // Protocol: one 32-bit OUT to TRACE_PORT per event, value = code << 24 | arg
-// (24 bits). Byte and word writes, reads and the other three ports are
+// (24 bits); or a batch of such words in one op (outsl in sim/ops.ts, what
+// REP OUTSD would send), which the kernel uses to flush its queued events. Byte and word writes, reads and the other three ports are
 // ignored (reads return all ones). Every event is mixed into the trace hash
 // like any device event, whether or not an observer is attached, so a run
 // hashes the same with and without --trace or metrics.

@@ -115,8 +115,15 @@ export type Code<R = unknown> = Generator<OpRec | Generator<any, any, any>, R, a
 function op(k: number, a: number, b: number, c: number, x: unknown): OpRec {
   return { k, a, b, c, x };
 }
+// Ops without operands are shared objects (nothing writes an op once made; not frozen, which would give them
+// another hidden class than the other ops): no allocation per use.
 
-export const compute = (cycles: number): OpRec => op(Op.Compute, cycles, 0, 0, null);
+const COMPUTE_CACHE: (OpRec | undefined)[] = new Array<OpRec | undefined>(1024).fill(undefined);
+/** Compute ops of small cycle counts are shared (kernel code yields the same few again and again). */
+export const compute = (cycles: number): OpRec => {
+  if (cycles >= 0 && cycles < 1024 && Number.isInteger(cycles)) return (COMPUTE_CACHE[cycles] ??= op(Op.Compute, cycles, 0, 0, null));
+  return op(Op.Compute, cycles, 0, 0, null);
+};
 export const load8 = (va: number): OpRec => op(Op.Load, va, 1, 0, null);
 export const load16 = (va: number): OpRec => op(Op.Load, va, 2, 0, null);
 export const load32 = (va: number): OpRec => op(Op.Load, va, 4, 0, null);
@@ -144,27 +151,37 @@ export const outl = (port: number, v: number): OpRec => op(Op.Out, port, 4, v, n
  * Do not change `words` before the code resumes.
  */
 export const outsl = (port: number, words: readonly number[]): OpRec => op(Op.Out, port, 4, 0, words);
-export const cli = (): OpRec => op(Op.Cli, 0, 0, 0, null);
-export const sti = (): OpRec => op(Op.Sti, 0, 0, 0, null);
-export const hlt = (): OpRec => op(Op.Hlt, 0, 0, 0, null);
-export const pause = (): OpRec => op(Op.Pause, 0, 0, 0, null);
+const CLI_OP: OpRec = op(Op.Cli, 0, 0, 0, null);
+export const cli = (): OpRec => CLI_OP;
+const STI_OP: OpRec = op(Op.Sti, 0, 0, 0, null);
+export const sti = (): OpRec => STI_OP;
+const HLT_OP: OpRec = op(Op.Hlt, 0, 0, 0, null);
+export const hlt = (): OpRec => HLT_OP;
+const PAUSE_OP: OpRec = op(Op.Pause, 0, 0, 0, null);
+export const pause = (): OpRec => PAUSE_OP;
 export const int = (vector: number, regs: unknown = null): OpRec => op(Op.Int, vector, 0, 0, regs);
-export const int3 = (): OpRec => op(Op.Int, 3, 0, 0, null);
+const INT3_OP: OpRec = op(Op.Int, 3, 0, 0, null);
+export const int3 = (): OpRec => INT3_OP;
 export const switchTo = (stack: unknown): OpRec => op(Op.Switch, 0, 0, 0, stack);
 export const readCr = (n: number): OpRec => op(Op.ReadCr, n, 0, 0, null);
 export const writeCr = (n: number, v: number): OpRec => op(Op.WriteCr, n, 0, v, null);
 export const invlpg = (va: number): OpRec => op(Op.Invlpg, va, 0, 0, null);
 export const lidt = (base: number, limit: number): OpRec => op(Op.Lidt, base, limit, 0, null);
-export const sidt = (): OpRec => op(Op.Sidt, 0, 0, 0, null);
-export const rdtsc = (): OpRec => op(Op.Rdtsc, 0, 0, 0, null);
+const SIDT_OP: OpRec = op(Op.Sidt, 0, 0, 0, null);
+export const sidt = (): OpRec => SIDT_OP;
+const RDTSC_OP: OpRec = op(Op.Rdtsc, 0, 0, 0, null);
+export const rdtsc = (): OpRec => RDTSC_OP;
 export const rdmsr = (msr: number): OpRec => op(Op.Rdmsr, msr, 0, 0, null);
 export const wrmsr = (msr: number, v: number): OpRec => op(Op.Wrmsr, msr, 0, v, null);
 export const enterUser = (entryVa: number, stackVa: number, arg: number): OpRec => op(Op.EnterUser, entryVa, stackVa, arg, null);
 export const repStos = (va: number, len: number, byte: number): OpRec => op(Op.RepStos, va, len, byte, null);
 export const repMovs = (dstVa: number, srcVa: number, len: number): OpRec => op(Op.RepMovs, dstVa, len, srcVa, null);
-export const iret = (): OpRec => op(Op.Iret, 0, 0, 0, null);
-export const pushf = (): OpRec => op(Op.Pushf, 0, 0, 0, null);
-export const irqSave = (): OpRec => op(Op.IrqSave, 0, 0, 0, null);
+const IRET_OP: OpRec = op(Op.Iret, 0, 0, 0, null);
+export const iret = (): OpRec => IRET_OP;
+const PUSHF_OP: OpRec = op(Op.Pushf, 0, 0, 0, null);
+export const pushf = (): OpRec => PUSHF_OP;
+const IRQSAVE_OP: OpRec = op(Op.IrqSave, 0, 0, 0, null);
+export const irqSave = (): OpRec => IRQSAVE_OP;
 
 /** What IrqSave resumes with: two registers' worth. */
 export interface IrqSaveResult {
@@ -176,8 +193,10 @@ export interface IrqSaveResult {
 /** Restores IF from bit 9 of `rflags` (0x200 = on). */
 export const irqRestore = (rflags: number): OpRec => op(Op.IrqRestore, rflags, 0, 0, null);
 export const div = (dividend: number, divisor: number): OpRec => op(Op.Div, dividend, divisor, 0, null);
-export const rdgsbase = (): OpRec => op(Op.Rdgsbase, 0, 0, 0, null);
-export const ud2 = (): OpRec => op(Op.Ud2, 0, 0, 0, null);
+const RDGSBASE_OP: OpRec = op(Op.Rdgsbase, 0, 0, 0, null);
+export const rdgsbase = (): OpRec => RDGSBASE_OP;
+const UD2_OP: OpRec = op(Op.Ud2, 0, 0, 0, null);
+export const ud2 = (): OpRec => UD2_OP;
 export const jump = (va: number, arg: number): OpRec => op(Op.Jump, va, 0, arg, null);
 
 /** MSR numbers (Intel SDM vol. 4). */

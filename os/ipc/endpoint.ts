@@ -8,14 +8,14 @@
 //
 // Lock rules: ipcLock guards every Endpoint field and k.endpoints. User
 // copies run under it with the fault fixup armed (no sleeping inside).
-import { compute, outl, type Code } from '../../sim/ops.ts';
+import { compute, outl, repMovs, type Code } from '../../sim/ops.ts';
 import { TRACE_PORT, TraceEvent, traceWord } from '../../sim/x86/trace-port.ts';
 import type { Kernel, Thread } from '../kstate.ts';
 import { acquire, release } from '../sync/spinlock.ts';
 import { sleep, wakeupLocked, kickIdle, traceFlush } from '../sched/sched.ts';
 import { ERR, LIMITS, IPC_SEND_BLOCK } from '../syscall/abi.ts';
 import { allocFrame, freeFrame, zeroFrame, type Process } from '../proc/process.ts';
-import { guardedCopy, userRange } from '../proc/uaccess.ts';
+import { FAULTED, userRange } from '../proc/uaccess.ts';
 import { intOption } from '../options.ts';
 import { kassert } from '../kassert.ts';
 
@@ -119,7 +119,10 @@ export function* endpointSend(k: Kernel, t: Thread, ep: Endpoint, buf: number, l
   }
   const slot = (ep.head + ep.count) % ep.cap;
   if (!live(k, ep)) yield useAfterFree(ep);
-  const ok: boolean = yield guardedCopy(t, slotVa(k, ep, slot), buf, len);
+  // guardedCopy(t, slot, buf, len), written out (the IPC path's one user copy; no generator call)
+  t.uaccess = true;
+  const ok = (yield repMovs(slotVa(k, ep, slot), buf, len)) !== FAULTED;
+  t.uaccess = false;
   if (!ok) {
     yield release(k, k.ipcLock);
     return ERR.EFAULT;
@@ -136,7 +139,7 @@ export function* endpointSend(k: Kernel, t: Thread, ep: Endpoint, buf: number, l
     yield release(k, k.schedLock);
   }
   yield release(k, k.ipcLock);
-  if (woke > 0) yield kickIdle(k, woke);
+  if (woke > 0 && k.cpus.length > 1) yield kickIdle(k, woke);
   return 0;
 }
 
@@ -172,7 +175,9 @@ export function* endpointRecv(k: Kernel, t: Thread, ep: Endpoint, buf: number, c
     return ERR.ETOOBIG;
   }
   if (!live(k, ep)) yield useAfterFree(ep);
-  const ok: boolean = yield guardedCopy(t, buf, slotVa(k, ep, slot), len);
+  t.uaccess = true; // guardedCopy(t, buf, slot, len), written out
+  const ok = (yield repMovs(buf, slotVa(k, ep, slot), len)) !== FAULTED;
+  t.uaccess = false;
   if (!ok) {
     yield release(k, k.ipcLock);
     return ERR.EFAULT;
@@ -186,7 +191,7 @@ export function* endpointRecv(k: Kernel, t: Thread, ep: Endpoint, buf: number, c
   if (k.traceLog.length > 0) yield traceFlush(k);
   yield release(k, k.schedLock);
   yield release(k, k.ipcLock);
-  if (woke > 0) yield kickIdle(k, woke);
+  if (woke > 0 && k.cpus.length > 1) yield kickIdle(k, woke);
   return len;
 }
 

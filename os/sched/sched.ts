@@ -173,7 +173,7 @@ export function* wakeup(k: Kernel, chan: unknown): Code<number> {
   const n = wakeupLocked(k, chan);
   if (k.traceLog.length > 0) yield traceFlush(k);
   yield release(k, k.schedLock);
-  if (n > 0) yield kickIdle(k, n);
+  if (n > 0 && k.cpus.length > 1) yield kickIdle(k, n);
   return n;
 }
 
@@ -285,7 +285,7 @@ export function* timerTick(k: Kernel): Code<void> {
   if (k.traceLog.length > 0) yield traceFlush(k);
   yield release(k, k.schedLock);
   if (userDeadlock !== '') yield kprint(k, `USER: deadlock, killing the processes: ${userDeadlock}\n`);
-  if (woke > 0) yield kickIdle(k, woke);
+  if (woke > 0 && k.cpus.length > 1) yield kickIdle(k, woke);
 }
 
 /** Whether sleeping thread `t` waits for something that has already happened (a lost wakeup: a kernel bug). */

@@ -3,7 +3,7 @@
 // contend through real atomic ops at instruction boundaries. The owner is
 // the CPU (interrupts stay off while a spinlock is held, so the holder cannot
 // migrate). The lock checker (lockdep.ts) sees every acquire and release.
-import { irqRestore, irqSave, pause, pushf, rdgsbase, sti, xchg, type Code, type IrqSaveResult } from '../../sim/ops.ts';
+import { irqRestore, irqSave, pause, pushf, rdgsbase, sti, xchg, type Code, type IrqSaveResult, type OpRec } from '../../sim/ops.ts';
 import type { Kernel, PerCpu, Thread } from '../kstate.ts';
 import { allocWord } from '../mm/kheap.ts';
 import { kassert } from '../kassert.ts';
@@ -15,11 +15,18 @@ export class Spinlock {
   /** Failed XCHG attempts (contention). */
   spins = 0;
 
+  /** The lock word's XCHG 1 and XCHG 0 ops, made once (ops are never written, so they can be yielded again and again). */
+  readonly xchg1: OpRec;
+  readonly xchg0: OpRec;
+
   constructor(
     readonly name: string,
     /** HHDM address of the lock word. */
     readonly addr: number,
-  ) {}
+  ) {
+    this.xchg1 = xchg(addr, 1);
+    this.xchg0 = xchg(addr, 0);
+  }
 }
 
 export function* newSpinlock(k: Kernel, name: string): Code<Spinlock> {
@@ -84,7 +91,7 @@ export function* acquire(k: Kernel, lk: Spinlock): Code<PerCpu> {
   if (holdingOn(c, lk)) yield kassert('recursive-acquire', `${lk.name} acquired again on CPU ${c.index} by ${c.current.name}`);
   const problem = k.lockdep.onAcquire(c, lk, false);
   if (problem !== null) yield kassert(problem.name, problem.detail);
-  while ((yield xchg(lk.addr, 1)) !== 0) {
+  while ((yield lk.xchg1) !== 0) {
     lk.spins++;
     yield pause();
   }
@@ -105,7 +112,7 @@ export function* acquireNoIrqsave(k: Kernel, lk: Spinlock): Code<void> {
   if (holdingOn(c, lk)) yield kassert('recursive-acquire', `${lk.name} acquired again on CPU ${c.index} by ${c.current.name}`);
   const problem = k.lockdep.onAcquire(c, lk, (flags & 0x200) !== 0);
   if (problem !== null) yield kassert(problem.name, problem.detail);
-  while ((yield xchg(lk.addr, 1)) !== 0) {
+  while ((yield lk.xchg1) !== 0) {
     lk.spins++;
     yield pause();
   }
@@ -124,7 +131,7 @@ export function* release(k: Kernel, lk: Spinlock): Code<void> {
   const c = k.cpus[(yield rdgsbase()) as number];
   if (!holdingOn(c, lk)) yield kassert('release-non-owner', `${lk.name} released on CPU ${c.index} by ${c.current.name}, held by CPU ${lk.cpu}`);
   forget(c, lk);
-  yield xchg(lk.addr, 0); // release store with a full barrier
+  yield lk.xchg0; // release store with a full barrier
   const restore = c.noff === 1 && c.intena;
   const flags: number = yield irqRestore(restore ? 0x200 : 0);
   if ((flags & 0x200) !== 0) yield kassert('sched-invariant', 'pop_off with interrupts enabled');
@@ -144,5 +151,5 @@ export function* releaseNoIrqrestore(k: Kernel, lk: Spinlock): Code<void> {
   const c = k.cpus[(yield rdgsbase()) as number];
   if (!holdingOn(c, lk)) yield kassert('release-non-owner', `${lk.name} released on CPU ${c.index} by ${c.current.name}, held by CPU ${lk.cpu}`);
   forget(c, lk);
-  yield xchg(lk.addr, 0);
+  yield lk.xchg0;
 }

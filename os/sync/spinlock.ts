@@ -141,8 +141,12 @@ export function* release(k: Kernel, lk: Spinlock): Code<void> {
 
 /** Forgets `lk`'s holder (before the store that frees the word). */
 function forget(c: PerCpu, lk: Spinlock): void {
-  const i = c.held.lastIndexOf(lk);
-  c.held.splice(i, 1);
+  const held = c.held;
+  if (held[held.length - 1] === lk) held.pop(); // the usual, last-in first-out
+  else {
+    const i = held.lastIndexOf(lk);
+    if (i >= 0) held.splice(i, 1);
+  }
   lk.cpu = -1;
 }
 

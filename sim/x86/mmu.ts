@@ -250,13 +250,15 @@ export class Mmu {
   /** MOV to CR3: flushes non-global entries (all entries when CR4.PGE is clear). */
   flushNonGlobal(): void {
     this.clearCache();
-    for (const map of [this.tlb4k, this.tlb2m, this.tlb1g]) {
-      if (!this.pge) {
-        map.clear();
-        continue;
-      }
-      for (const [k, e] of map) if (!e.global) map.delete(k);
+    if (!this.pge) {
+      this.tlb4k.clear();
+      this.tlb2m.clear();
+      this.tlb1g.clear();
+      return;
     }
+    dropNonGlobal(this.tlb4k);
+    dropNonGlobal(this.tlb2m);
+    dropNonGlobal(this.tlb1g);
   }
 
   /** Flushes everything (CR4.PGE toggled, or CR0.PG written). */
@@ -268,12 +270,15 @@ export class Mmu {
   }
 
   private clearCache(): void {
-    this.ucVpn.fill(-1);
-    this.ucEntry.fill(null);
+    this.ucVpn.fill(-1); // no slot matches any page now (the stale entries are never read)
   }
 
   /** Number of cached translations (for tests and reports). */
   tlbSize(): number {
     return this.tlb4k.size + this.tlb2m.size + this.tlb1g.size;
   }
+}
+
+function dropNonGlobal(map: Map<number, TlbEntry>): void {
+  for (const [k, e] of map) if (!e.global) map.delete(k);
 }

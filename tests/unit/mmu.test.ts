@@ -386,6 +386,25 @@ describe('Mmu: fixed cases', () => {
     expect(mmu.fault.code).toBe(PFErr.U);
   });
 
+  it('INVLPG of one address in a 2 MiB page drops the translation of every 4 KiB page in it (the lookup cache too)', () => {
+    const { mem, mmu } = setup();
+    const a = V(0, 1, 3, 0x10);
+    const b = V(0, 1, 200, 0x20); // same 2 MiB page, another 4 KiB page (another lookup-cache slot)
+    mmu.wp = false;
+    expect(mmu.translate(a, Access.Read, false)).toBe(0x600000 + 3 * 4096 + 0x10);
+    expect(mmu.translate(b, Access.Read, false)).toBe(0x600000 + 200 * 4096 + 0x20);
+    expect(mmu.translate(b, Access.Read, false)).toBe(0x600000 + 200 * 4096 + 0x20); // a hit
+    mem.write64(0x12000 + 1 * 8, entry(0xa00000, PTE.P | PTE.PS, true)); // PD[1] now points elsewhere
+    expect(mmu.translate(b, Access.Read, false)).toBe(0x600000 + 200 * 4096 + 0x20); // stale until INVLPG
+    mmu.invalidate(a);
+    expect(mmu.translate(b, Access.Read, false)).toBe(0xa00000 + 200 * 4096 + 0x20);
+    expect(mmu.translate(a, Access.Read, false)).toBe(0xa00000 + 3 * 4096 + 0x10);
+    // A write through a clean cached entry still walks to set D.
+    expect(mem.read32(0x12000 + 8) & PTE.D).toBe(0);
+    expect(mmu.translate(a, Access.Write, false)).toBe(0xa00000 + 3 * 4096 + 0x10);
+    expect(mem.read32(0x12000 + 8) & PTE.D).toBe(PTE.D);
+  });
+
   it('global entries survive flushNonGlobal only with CR4.PGE; invalidate and flushAll drop them', () => {
     const { mem, mmu } = setup();
     const g = V(0, 0, 6, 0);

@@ -6,7 +6,7 @@ import tseslint from 'typescript-eslint';
 const nondeterministic = 'is nondeterministic: sim/ and os/ must be reproducible from seed + decisions';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'reports/out/**', 'out/**', 'bin/**', '.rugo/**'] },
+  { ignores: ['.scratch/**', 'node_modules/**', 'reports/out/**', 'out/**', 'bin/**', '.rugo/**'] },
   ...tseslint.configs.recommended,
   {
     rules: {

@@ -57,7 +57,7 @@ export function allSites(): readonly SiteInfo[] {
   return sites;
 }
 
-/** Context for a pick decision: the candidates' thread ids (for priority-based sources such as PCT). */
+/** Context for a pick decision: the candidates' thread ids (for priority-based sources such as PCT). Valid during choose() only: the machine refills one object. */
 export interface PickContext {
   readonly candidates: readonly number[];
 }

@@ -8,7 +8,7 @@
 import { EventQueue, QueueFullError } from './event-queue.ts';
 import { PhysicalMemory } from './memory.ts';
 import { CodeMap, type CodeImage, type CodeEntry } from './code.ts';
-import { Decider, type DecisionSource, NominalSource, ReplaySource, Site, type Decision } from './decisions.ts';
+import { Decider, type DecisionSource, NominalSource, ReplaySource, Site, type Decision, type PickContext } from './decisions.ts';
 import { DEFAULT_COSTS, type CostModel } from './cost-model.ts';
 import { HashKind, TraceHash } from './trace-hash.ts';
 import { DEFAULT_CPU_HZ } from './time.ts';
@@ -27,6 +27,9 @@ import { limineHandoff, type BootModule, type MemmapEntry } from './x86/boot.ts'
 import { PciBus, hostBridge } from './pci.ts';
 import { attachVirtioBlk, type BlkDeviceConfig, type VirtioBlk } from './virtio/blk.ts';
 import type { Observer } from './observer.ts';
+
+/** CPUs a machine may have (the Limine MP handoff and the kernel are tested up to 8). */
+export const MAX_CPUS = 8;
 
 export type StopReason =
   | 'debug-exit' // the guest wrote isa-debug-exit
@@ -151,7 +154,9 @@ export class Machine implements CpuHost, InterruptHost {
   observer: Observer | null = null;
   readonly checkers: Checker[] = [];
   /** Scratch list of Pick candidates (reused: no allocation per step). */
-  private readonly pickCandidates: number[] = [];
+  private readonly pickCandidates: number[] = new Array<number>(MAX_CPUS + 1).fill(0);
+  /** Pick contexts by candidate count. */
+  private readonly pickCtx: ({ candidates: number[] } | undefined)[] = new Array<{ candidates: number[] } | undefined>(MAX_CPUS + 2).fill(undefined);
 
   constructor(cfg: MachineConfig) {
     validateConfig(cfg);
@@ -403,19 +408,30 @@ export class Machine implements CpuHost, InterruptHost {
       let limit = tEv;
       if (n > 1) {
         // Other running CPUs near the earliest compete for the next op.
-        const cands = this.pickCandidates;
-        cands.length = 0;
+        const cands = this.pickCandidates; // the first nc entries are this step's candidates
+        let nc = 0;
         let second = Infinity;
+        const window = this.cfg.pickWindowCycles;
         for (let i = 0; i < n; i++) {
           const c = cpus[i];
           if (c.dead || c.halted || c === best) continue;
           if (c.time < second) second = c.time;
-          if (c.time - best.time <= this.cfg.pickWindowCycles) cands.push(i);
+          if (c.time - best.time <= window) cands[nc++] = i;
         }
-        if (cands.length > 0) {
-          cands.push(best.index);
-          cands.sort((a, b) => cpus[a].time - cpus[b].time || a - b);
-          const k = this.decider.decide(Site.Pick, cands.length, this.pickContext(cands));
+        if (nc > 0) {
+          cands[nc++] = best.index;
+          // Sort by (time, index): insertion sort in place (at most 8 CPUs; no comparator closure per op).
+          for (let i = 1; i < nc; i++) {
+            const x = cands[i];
+            const tx = cpus[x].time;
+            let j = i - 1;
+            while (j >= 0 && (cpus[cands[j]].time > tx || (cpus[cands[j]].time === tx && cands[j] > x))) {
+              cands[j + 1] = cands[j];
+              j--;
+            }
+            cands[j + 1] = x;
+          }
+          const k = this.decider.decide(Site.Pick, nc, this.pickContext(cands, nc));
           cpu = cpus[cands[k]];
           limit = cpu.time; // one op, then choose again
         } else if (second < limit) limit = second;
@@ -439,8 +455,16 @@ export class Machine implements CpuHost, InterruptHost {
     }
   }
 
-  private pickContext(cands: number[]): { candidates: number[] } {
-    return { candidates: cands.map((i) => this.cpus[i].stack.id) };
+  /** The first `nc` candidates' thread ids for the decision source; one object per count, refilled for each pick (sources read it during choose only). */
+  private pickContext(cands: readonly number[], nc: number): PickContext {
+    let ctx = this.pickCtx[nc];
+    if (ctx === undefined) {
+      ctx = { candidates: new Array<number>(nc).fill(0) };
+      this.pickCtx[nc] = ctx;
+    }
+    const ids = ctx.candidates;
+    for (let i = 0; i < nc; i++) ids[i] = this.cpus[cands[i]].stack.id;
+    return ctx;
   }
 
   private stopAtLimit(): void {
@@ -512,7 +536,7 @@ export function validateConfig(cfg: MachineConfig): void {
   const int = (name: string, v: number, lo: number, hi: number): void => {
     if (!Number.isSafeInteger(v) || v < lo || v > hi) throw new RangeError(`machine config: ${name} must be an integer in ${lo}..${hi}, got ${String(v)}`);
   };
-  int('cpus', cfg.cpus, 1, 8);
+  int('cpus', cfg.cpus, 1, MAX_CPUS);
   int('memoryBytes', cfg.memoryBytes, 4 * 1024 * 1024, 4 * 1024 * 1024 * 1024);
   if (cfg.memoryBytes % 0x200000 !== 0) throw new RangeError('machine config: memoryBytes must be a multiple of 2 MiB');
   int('cpuHz', cfg.cpuHz, 1_000_000, 10_000_000_000);

@@ -183,7 +183,7 @@ export const pushf = (): OpRec => PUSHF_OP;
 const IRQSAVE_OP: OpRec = op(Op.IrqSave, 0, 0, 0, null);
 export const irqSave = (): OpRec => IRQSAVE_OP;
 
-/** What IrqSave resumes with: two registers' worth. */
+/** What IrqSave resumes with: two registers' worth, valid until the same code's next IrqSave (read it at once). */
 export interface IrqSaveResult {
   /** RFLAGS before the CLI (bit 9 is IF). */
   rflags: number;

@@ -124,6 +124,8 @@ export class Frame {
   computeLeft = 0;
   /** Generators this frame's code called (`yield sub()`), innermost last; the innermost runs. */
   calls: Code[] | null = null;
+  /** The object IrqSave resumes this frame with, reused (the registers it stands for are overwritten by the next IrqSave too). */
+  irqSaveResult: IrqSaveResult | null = null;
 
   constructor(
     public name: string,
@@ -528,7 +530,9 @@ export class Cpu {
         // from f.retry without resuming the code (the result lives in the frame across an interrupt).
         if (user) return this.raise(f, op, 13, 0);
         if (op.b === 0) {
-          f.resume = { rflags: this.IF ? 0x202 : 0x2, gsBase: 0 } satisfies IrqSaveResult;
+          const r = (f.irqSaveResult ??= { rflags: 0, gsBase: 0 });
+          r.rflags = this.IF ? 0x202 : 0x2;
+          f.resume = r;
           this.time += 2;
           f.retry = IRQSAVE_CLI;
         } else if (op.b === 1) {

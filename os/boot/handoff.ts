@@ -32,8 +32,8 @@ export interface BootInfo {
   kernelPhysBase: number;
   kernelVirtBase: number;
   cmdline: string;
-  /** Boot modules, parsed on first use (bootModules): most boots never need them. */
-  modules: BootModuleInfo[] | null;
+  /** Boot modules read so far, in list order (findModule reads the list only as far as it must). */
+  modules: BootModuleInfo[];
   moduleArray: number;
   moduleCount: number;
   cpus: SmpCpuInfo[];
@@ -75,22 +75,27 @@ export function* readHandoff(va: number): Code<BootInfo | string> {
     const info: number = yield readPtr(cpuArr + 8 * i);
     cpus.push({ processorId: yield load32(info + SMP_INFO.processorId), lapicId: yield load32(info + SMP_INFO.lapicId), infoVa: info });
   }
-  return { memmap, hhdmOffset, kernelPhysBase, kernelVirtBase, cmdline, modules: null, moduleArray: modArr, moduleCount: modCount, cpus, bspLapicId };
+  return { memmap, hhdmOffset, kernelPhysBase, kernelVirtBase, cmdline, modules: [], moduleArray: modArr, moduleCount: modCount, cpus, bspLapicId };
 }
 
-/** The boot modules (limine_file entries), read from memory on first use and cached. */
-export function* bootModules(boot: BootInfo): Code<BootModuleInfo[]> {
-  if (boot.modules !== null) return boot.modules;
-  const modules: BootModuleInfo[] = [];
+/**
+ * The boot module (limine_file entry) whose path is `path`, or null: reads
+ * the list in order only as far as the match (like a lookup in a real
+ * kernel's module list), keeping what it read for later lookups.
+ */
+export function* findModule(boot: BootInfo, path: string): Code<BootModuleInfo | null> {
+  const modules = boot.modules;
   for (let i = 0; i < boot.moduleCount; i++) {
-    const f: number = yield readPtr(boot.moduleArray + 8 * i);
-    modules.push({
-      addressVa: yield readPtr(f + 8),
-      size: yield readU64(f + 16),
-      path: yield readCString(yield readPtr(f + 24), 256),
-      cmdline: yield readCString(yield readPtr(f + 32), 256),
-    });
+    if (i === modules.length) {
+      const f: number = yield readPtr(boot.moduleArray + 8 * i);
+      modules.push({
+        addressVa: yield readPtr(f + 8),
+        size: yield readU64(f + 16),
+        path: yield readCString(yield readPtr(f + 24), 256),
+        cmdline: yield readCString(yield readPtr(f + 32), 256),
+      });
+    }
+    if (modules[i].path === path) return modules[i];
   }
-  boot.modules = modules;
-  return modules;
+  return null;
 }

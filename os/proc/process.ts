@@ -16,7 +16,7 @@ import { ERR, LIMITS, USER } from '../syscall/abi.ts';
 import { kprint } from '../console.ts';
 import { tlbShootdown } from './tlb.ts';
 import { kassert } from '../kassert.ts';
-import { bootModules, type BootModuleInfo } from '../boot/handoff.ts';
+import { findModule, type BootModuleInfo } from '../boot/handoff.ts';
 import { endpointDrop, endpointOwnerDied } from '../ipc/endpoint.ts';
 import { shmDrop } from '../ipc/shm.ts';
 
@@ -86,9 +86,8 @@ export function procOf(t: Thread): Process | null {
 
 /** Physical base and size of boot module `/user/<name>`, or null. */
 function* findProgram(k: Kernel, name: string): Code<{ pa: number; size: number } | null> {
-  const mods: BootModuleInfo[] = yield bootModules(k.boot);
-  const m = mods.find((mod) => mod.path === `/user/${name}`);
-  return m === undefined ? null : { pa: m.addressVa - k.hhdm, size: m.size };
+  const m: BootModuleInfo | null = yield findModule(k.boot, `/user/${name}`);
+  return m === null ? null : { pa: m.addressVa - k.hhdm, size: m.size };
 }
 
 function* allocFrame(k: Kernel): Code<number> {

@@ -49,12 +49,20 @@ export class CodeImage {
     return this.offsets.has(sym);
   }
 
-  private byOffset: Map<number, CodeEntry> | null = null;
+  /** Entries made so far, by symbol index (an image never changes; most runs look up a few symbols). */
+  private readonly entryList: (CodeEntry | undefined)[] = [];
 
-  /** The entry point of the symbol at `offset`, or undefined (built once: an image never changes). */
+  /** The entry point of the symbol at `offset`, or undefined: symbol i sits at SYMBOL_STRIDE * (i + 1). */
   entryAt(offset: number): CodeEntry | undefined {
-    this.byOffset ??= new Map(this.symbols.map((s) => [s.offset, { fn: s.fn, name: `${this.name}:${s.name}` }]));
-    return this.byOffset.get(offset);
+    const i = offset / SYMBOL_STRIDE - 1;
+    if (!Number.isInteger(i) || i < 0 || i >= this.symbols.length) return undefined;
+    let e = this.entryList[i];
+    if (e === undefined) {
+      const s = this.symbols[i];
+      e = { fn: s.fn, name: `${this.name}:${s.name}` };
+      this.entryList[i] = e;
+    }
+    return e;
   }
 }
 

@@ -7,6 +7,7 @@ import { irqRestore, irqSave, pause, pushf, rdgsbase, sti, xchg, type Code, type
 import type { Kernel, PerCpu, Thread } from '../kstate.ts';
 import { allocWord } from '../mm/kheap.ts';
 import { kassert } from '../kassert.ts';
+import type { LockProblem } from './lockdep.ts';
 
 export class Spinlock {
   /** CPU index holding the lock, or -1. */
@@ -88,17 +89,32 @@ export function holdingOn(c: PerCpu, lk: Spinlock): boolean {
  */
 export function* acquire(k: Kernel, lk: Spinlock): Code<PerCpu> {
   const c = pushedOff(k, (yield irqSave()) as IrqSaveResult);
-  if (holdingOn(c, lk)) yield kassert('recursive-acquire', `${lk.name} acquired again on CPU ${c.index} by ${c.current.name}`);
-  const problem = k.lockdep.onAcquire(c, lk, false);
+  const problem = acquireProblem(k, c, lk, false);
   if (problem !== null) yield kassert(problem.name, problem.detail);
-  while ((yield lk.xchg1) !== 0) {
+  if ((yield lk.xchg1) !== 0) yield spin(lk);
+  took(c, lk);
+  return c;
+}
+
+/** What is wrong with acquiring `lk` on CPU `c` (recursion first, then the lock checker), or null. */
+function acquireProblem(k: Kernel, c: PerCpu, lk: Spinlock, irqsOn: boolean): LockProblem | null {
+  if (holdingOn(c, lk)) return { name: 'recursive-acquire', detail: `${lk.name} acquired again on CPU ${c.index} by ${c.current.name}` };
+  return k.lockdep.onAcquire(c, lk, irqsOn);
+}
+
+/** After a failed XCHG: PAUSE and XCHG again until the word was 0 (a generator of its own only under contention). */
+function* spin(lk: Spinlock): Code<void> {
+  do {
     lk.spins++;
     yield pause();
-  }
+  } while ((yield lk.xchg1) !== 0);
+}
+
+/** Records that CPU `c` now holds `lk`. */
+function took(c: PerCpu, lk: Spinlock): void {
   lk.cpu = c.index;
   lk.acquisitions++;
   c.held.push(lk);
-  return c;
 }
 
 /**
@@ -109,16 +125,10 @@ export function* acquire(k: Kernel, lk: Spinlock): Code<PerCpu> {
 export function* acquireNoIrqsave(k: Kernel, lk: Spinlock): Code<void> {
   const flags: number = yield pushf();
   const c = k.cpus[(yield rdgsbase()) as number];
-  if (holdingOn(c, lk)) yield kassert('recursive-acquire', `${lk.name} acquired again on CPU ${c.index} by ${c.current.name}`);
-  const problem = k.lockdep.onAcquire(c, lk, (flags & 0x200) !== 0);
+  const problem = acquireProblem(k, c, lk, (flags & 0x200) !== 0);
   if (problem !== null) yield kassert(problem.name, problem.detail);
-  while ((yield lk.xchg1) !== 0) {
-    lk.spins++;
-    yield pause();
-  }
-  lk.cpu = c.index;
-  lk.acquisitions++;
-  c.held.push(lk);
+  if ((yield lk.xchg1) !== 0) yield spin(lk);
+  took(c, lk);
 }
 
 /**

@@ -110,7 +110,28 @@ export interface OpRec {
  * `yield sub()` and `yield* sub()` run the same ops at the same boundaries,
  * but a call keeps each resume O(1) however deep the chain is.
  */
-export type Code<R = unknown> = Generator<OpRec | Generator<any, any, any>, R, any>;
+export type Code<R = unknown> = Generator<OpRec | Generator<any, any, any> | StepCode<any>, R, any>;
+
+/** What a StepCode's step returns when it has finished (its value is in `result`). */
+export const STEPS_DONE: unique symbol = Symbol('steps done');
+
+/**
+ * Code written out by hand as a state machine instead of a generator, for
+ * the hottest short routines (the kernel's lock paths): yielded like a
+ * generator (`yield acquire(k, lk)`), it runs on the caller's frame and
+ * hands back `result`. The CPU calls `step` with the result of the previous
+ * op (undefined the first time) and executes the op it returns, at an
+ * instruction boundary of its own, exactly as for a generator's yield; or
+ * it gets STEPS_DONE, or a generator to tail-call (whose return value is
+ * then the result, e.g. a kernel assertion that never returns). The ops,
+ * their boundaries and everything between them are those the same routine
+ * written as a generator would give; only the host cost differs (a step is
+ * a method call, a generator call costs an allocation and resumes).
+ */
+export interface StepCode<R = unknown> {
+  step(v: unknown): OpRec | Code | typeof STEPS_DONE;
+  result: R;
+}
 
 function op(k: number, a: number, b: number, c: number, x: unknown): OpRec {
   return { k, a, b, c, x };
@@ -191,7 +212,9 @@ export interface IrqSaveResult {
   gsBase: number;
 }
 /** Restores IF from bit 9 of `rflags` (0x200 = on). */
-export const irqRestore = (rflags: number): OpRec => op(Op.IrqRestore, rflags, 0, 0, null);
+const IRQRESTORE_ON: OpRec = op(Op.IrqRestore, 0x200, 0, 0, null);
+const IRQRESTORE_OFF: OpRec = op(Op.IrqRestore, 0, 0, 0, null);
+export const irqRestore = (rflags: number): OpRec => ((rflags & 0x200) !== 0 ? IRQRESTORE_ON : IRQRESTORE_OFF); // only bit 9 matters
 export const div = (dividend: number, divisor: number): OpRec => op(Op.Div, dividend, divisor, 0, null);
 const RDGSBASE_OP: OpRec = op(Op.Rdgsbase, 0, 0, 0, null);
 export const rdgsbase = (): OpRec => RDGSBASE_OP;

@@ -3,7 +3,7 @@
 // contend through real atomic ops at instruction boundaries. The owner is
 // the CPU (interrupts stay off while a spinlock is held, so the holder cannot
 // migrate). The lock checker (lockdep.ts) sees every acquire and release.
-import { irqRestore, irqSave, pause, pushf, rdgsbase, sti, xchg, type Code, type IrqSaveResult, type OpRec } from '../../sim/ops.ts';
+import { irqRestore, irqSave, pause, pushf, rdgsbase, sti, xchg, STEPS_DONE, type Code, type IrqSaveResult, type OpRec, type StepCode } from '../../sim/ops.ts';
 import type { Kernel, PerCpu, Thread } from '../kstate.ts';
 import { allocWord } from '../mm/kheap.ts';
 import { kassert } from '../kassert.ts';
@@ -81,19 +81,54 @@ export function holdingOn(c: PerCpu, lk: Spinlock): boolean {
 }
 
 /**
- * Acquires `lk`, disabling interrupts first (spin_lock_irqsave); returns this
- * CPU's data, which stays this CPU's while the lock is held. The instructions
- * are xv6's: push_off (pushf; cli; the per-CPU read, as one IrqSave op), then
- * XCHG until the word was 0. Written out in one function: this is the
- * kernel's hottest path, and every call of a generator costs the host.
+ * Acquires `lk`, disabling interrupts first (spin_lock_irqsave); resumes with
+ * this CPU's data, which stays this CPU's while the lock is held. The
+ * instructions are xv6's: push_off (pushf; cli; the per-CPU read, as one
+ * IrqSave op), then XCHG until the word was 0 (PAUSE between tries). The
+ * kernel's hottest path, so it is a step routine (sim/ops.ts StepCode): the
+ * same ops, boundaries and checks as the generator it replaces
+ * (`acquireNoIrqsave` below reads as that generator), without a generator.
  */
-export function* acquire(k: Kernel, lk: Spinlock): Code<PerCpu> {
-  const c = pushedOff(k, (yield irqSave()) as IrqSaveResult);
-  const problem = acquireProblem(k, c, lk, false);
-  if (problem !== null) yield kassert(problem.name, problem.detail);
-  if ((yield lk.xchg1) !== 0) yield spin(lk);
-  took(c, lk);
-  return c;
+export function acquire(k: Kernel, lk: Spinlock): StepCode<PerCpu> {
+  return new AcquireSteps(k, lk);
+}
+
+class AcquireSteps implements StepCode<PerCpu> {
+  result!: PerCpu;
+  private at = 0;
+
+  constructor(
+    private readonly k: Kernel,
+    private readonly lk: Spinlock,
+  ) {}
+
+  step(v: unknown): OpRec | Code | typeof STEPS_DONE {
+    const lk = this.lk;
+    switch (this.at) {
+      case 0:
+        this.at = 1;
+        return irqSave();
+      case 1: {
+        const c = pushedOff(this.k, v as IrqSaveResult);
+        this.result = c;
+        const problem = acquireProblem(this.k, c, lk, false);
+        if (problem !== null) return kassert(problem.name, problem.detail);
+        this.at = 2;
+        return lk.xchg1;
+      }
+      case 2:
+        if (v !== 0) {
+          lk.spins++;
+          this.at = 3;
+          return pause();
+        }
+        took(this.result, lk);
+        return STEPS_DONE;
+      default:
+        this.at = 2;
+        return lk.xchg1;
+    }
+  }
 }
 
 /** What is wrong with acquiring `lk` on CPU `c` (recursion first, then the lock checker), or null. */
@@ -135,18 +170,50 @@ export function* acquireNoIrqsave(k: Kernel, lk: Spinlock): Code<void> {
  * Releases `lk` and pops the interrupt state pushed by acquire: the per-CPU
  * read (interrupts are off while a spinlock is held, so this CPU cannot
  * change until the end), XCHG 0, then pop_off's pushf and sti (one
- * IrqRestore op).
+ * IrqRestore op) and its checks. A step routine, as acquire.
  */
-export function* release(k: Kernel, lk: Spinlock): Code<void> {
-  const c = k.cpus[(yield rdgsbase()) as number];
-  if (!holdingOn(c, lk)) yield kassert('release-non-owner', `${lk.name} released on CPU ${c.index} by ${c.current.name}, held by CPU ${lk.cpu}`);
-  forget(c, lk);
-  yield lk.xchg0; // release store with a full barrier
-  const restore = c.noff === 1 && c.intena;
-  const flags: number = yield irqRestore(restore ? 0x200 : 0);
-  if ((flags & 0x200) !== 0) yield kassert('sched-invariant', 'pop_off with interrupts enabled');
-  if (c.noff < 1) yield kassert('sched-invariant', 'pop_off without push_off');
-  c.noff--;
+export function release(k: Kernel, lk: Spinlock): StepCode<void> {
+  return new ReleaseSteps(k, lk);
+}
+
+class ReleaseSteps implements StepCode<void> {
+  result = undefined;
+  private at = 0;
+  private c: PerCpu | null = null;
+
+  constructor(
+    private readonly k: Kernel,
+    private readonly lk: Spinlock,
+  ) {}
+
+  step(v: unknown): OpRec | Code | typeof STEPS_DONE {
+    const lk = this.lk;
+    switch (this.at) {
+      case 0:
+        this.at = 1;
+        return rdgsbase();
+      case 1: {
+        const c = this.k.cpus[v as number];
+        this.c = c;
+        if (!holdingOn(c, lk)) return kassert('release-non-owner', `${lk.name} released on CPU ${c.index} by ${c.current.name}, held by CPU ${lk.cpu}`);
+        forget(c, lk);
+        this.at = 2;
+        return lk.xchg0; // release store with a full barrier
+      }
+      case 2: {
+        const c = this.c!;
+        this.at = 3;
+        return irqRestore(c.noff === 1 && c.intena ? 0x200 : 0);
+      }
+      default: {
+        const c = this.c!;
+        if (((v as number) & 0x200) !== 0) return kassert('sched-invariant', 'pop_off with interrupts enabled');
+        if (c.noff < 1) return kassert('sched-invariant', 'pop_off without push_off');
+        c.noff--;
+        return STEPS_DONE;
+      }
+    }
+  }
 }
 
 /** Forgets `lk`'s holder (before the store that frees the word). */

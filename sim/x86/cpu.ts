@@ -12,7 +12,7 @@
 // An interrupt or exception pushes its handler's frame on the current stack;
 // the handler returning (or yielding iret) pops it. A Switch op changes which
 // stack the CPU resumes; it returns when someone switches back.
-import { Op, type Code, type IrqSaveResult, type OpRec, type SyscallRegs, Msr } from '../ops.ts';
+import { Op, STEPS_DONE, type Code, type IrqSaveResult, type OpRec, type StepCode, type SyscallRegs, Msr } from '../ops.ts';
 import type { CodeEntry } from '../code.ts';
 import type { Decider } from '../decisions.ts';
 import { Site } from '../decisions.ts';
@@ -124,6 +124,8 @@ export class Frame {
   computeLeft = 0;
   /** Generators this frame's code called (`yield sub()`), innermost last; the innermost runs. */
   calls: Code[] | null = null;
+  /** The step routine this frame's code is in (it supplies the ops until it finishes), or null. */
+  steps: StepCode | null = null;
   /** The object IrqSave resumes this frame with, reused (the registers it stands for are overwritten by the next IrqSave too). */
   irqSaveResult: IrqSaveResult | null = null;
 
@@ -298,43 +300,78 @@ export class Cpu {
         op = f.retry;
         f.retry = null;
       } else {
-        if (f.gen === null && !this.fetchEntry(f)) continue;
-        // Calls: a frame may yield a generator (`yield sub()`), which runs on the frame's call
-        // stack and hands its return value back: resuming the innermost generator stays O(1)
-        // however deep the call chain (yield* would resume every level for every op). The ops
-        // and their boundaries are the same either way.
-        const calls = f.calls;
-        let g = calls !== null && calls.length > 0 ? calls[calls.length - 1] : f.gen!;
-        let r = g.next(f.resume);
-        f.resume = undefined;
-        for (;;) {
-          if (r.done === true) {
-            if (f.calls === null || f.calls.length === 0) break;
-            f.calls.pop();
-            g = f.calls.length > 0 ? f.calls[f.calls.length - 1] : f.gen!;
-            r = g.next(r.value);
-            continue;
-          }
-          const v = r.value as OpRec | Code;
-          if (v != null && typeof (v as OpRec).k === 'number') break;
-          if (v == null || typeof (v as Code).next !== 'function') {
-            throw new SimulatorError(`frame ${f.name} on CPU ${this.index} yielded ${describe(v)}, which is not an op`);
-          }
-          if (f.calls === null) f.calls = [];
-          if (f.calls.length >= CALL_DEPTH_LIMIT) throw new SimulatorError(`frame ${f.name} on CPU ${this.index}: call depth over ${CALL_DEPTH_LIMIT} (runaway recursion in guest code)`);
-          f.calls.push(v as Code);
-          g = v as Code;
-          r = g.next(undefined);
-        }
-        if (r.done === true) {
-          this.frameReturned(f);
-          continue;
-        }
-        op = r.value as OpRec;
+        const next = this.nextOp(f);
+        if (next === null) continue;
+        op = next;
       }
       this.ops++;
       this.exec(f, op);
     } while (this.time < limit && this.time < host.nextEventTime());
+  }
+
+  /**
+   * The frame's next op: from its active step routine, else from its innermost
+   * generator, following calls and returns; null when there is nothing to
+   * execute this step (the frame returned, or fetching its code faulted).
+   * Calls: a frame may yield a generator (`yield sub()`), which runs on the
+   * frame's call stack and hands its return value back: resuming the
+   * innermost generator stays O(1) however deep the call chain (yield* would
+   * resume every level for every op). It may also yield a StepCode, which
+   * runs the same way without a generator. The ops and their boundaries are
+   * the same in every form.
+   */
+  private nextOp(f: Frame): OpRec | null {
+    let value: unknown = f.resume;
+    f.resume = undefined;
+    for (;;) {
+      const s = f.steps;
+      if (s !== null) {
+        const x = s.step(value);
+        if (x != null && typeof (x as OpRec).k === 'number') return x as OpRec;
+        f.steps = null;
+        if (x === STEPS_DONE) {
+          value = s.result;
+          continue;
+        }
+        if (x == null || typeof (x as Code).next !== 'function') throw new SimulatorError(`frame ${f.name} on CPU ${this.index}: a step routine gave ${describe(x)}, which is not an op`);
+        this.call(f, x as Code); // tail call: its return value is the routine's result
+        value = undefined;
+        continue;
+      }
+      if (f.gen === null && !this.fetchEntry(f)) {
+        f.resume = value; // fetching the code faulted: it is fetched again after the handler
+        return null;
+      }
+      const calls = f.calls;
+      const r = (calls !== null && calls.length > 0 ? calls[calls.length - 1] : f.gen!).next(value);
+      const v = r.value as OpRec | Code | StepCode;
+      if (r.done === true) {
+        if (calls === null || calls.length === 0) {
+          this.frameReturned(f);
+          return null;
+        }
+        calls.pop();
+        value = v;
+        continue;
+      }
+      if (v != null && typeof (v as OpRec).k === 'number') return v as OpRec;
+      value = undefined;
+      if (v != null && typeof (v as StepCode).step === 'function') {
+        f.steps = v as StepCode;
+        continue;
+      }
+      if (v == null || typeof (v as Code).next !== 'function') {
+        throw new SimulatorError(`frame ${f.name} on CPU ${this.index} yielded ${describe(v)}, which is not an op`);
+      }
+      this.call(f, v as Code);
+    }
+  }
+
+  /** Pushes generator `g` on frame `f`'s call stack (it runs next). */
+  private call(f: Frame, g: Code): void {
+    if (f.calls === null) f.calls = [];
+    if (f.calls.length >= CALL_DEPTH_LIMIT) throw new SimulatorError(`frame ${f.name} on CPU ${this.index}: call depth over ${CALL_DEPTH_LIMIT} (runaway recursion in guest code)`);
+    f.calls.push(g);
   }
 
   /** Runs frame `f`'s pending compute up to the next event (or a held interrupt's landing point). */
@@ -560,6 +597,7 @@ export class Cpu {
         // An indirect jump: the frame continues at the code found at virtual address a (fetched on the next step).
         f.gen = null;
         f.calls = null;
+        f.steps = null;
         f.entryVa = op.a;
         f.arg = op.c;
         this.time += 2;

@@ -5,7 +5,8 @@
 // cycles, interrupts landing between the steps, and the value the code
 // resumes with surviving such an interrupt.
 import { describe, expect, it } from 'vitest';
-import { cli, irqRestore, irqSave, outl, outsl, pushf, rdgsbase, sti, wrmsr, Msr, type Code, type IrqSaveResult } from '../../sim/ops.ts';
+import { cli, compute, irqRestore, irqSave, load32, outl, outsl, pushf, rdgsbase, sti, store32, wrmsr, Msr, STEPS_DONE, type Code, type IrqSaveResult, type OpRec, type StepCode } from '../../sim/ops.ts';
+import { HHDM_OFFSET } from '../../sim/x86/boot.ts';
 import { TRACE_PORT, traceWord } from '../../sim/x86/trace-port.ts';
 import type { TrapFrame } from '../../sim/x86/cpu.ts';
 import { GuestKit, exit } from '../helpers/guest.ts';
@@ -124,5 +125,102 @@ describe('staged ops', () => {
     });
     expect(r.stopReason).toBe('sim-error');
     expect(r.message).toContain('batched OUT to port 0x3f8');
+  });
+});
+
+/** A step routine that stores `v` at `va`, loads it back, and either finishes with it + 1 or tail-calls `tail`. */
+class StoreLoad implements StepCode<number> {
+  result = 0;
+  private at = 0;
+  constructor(
+    private readonly va: number,
+    private readonly v: number,
+    private readonly tail: ((loaded: number) => Code<number>) | null = null,
+  ) {}
+  step(x: unknown): OpRec | Code | typeof STEPS_DONE {
+    switch (this.at++) {
+      case 0:
+        return store32(this.va, this.v);
+      case 1:
+        return load32(this.va);
+      default:
+        if (this.tail !== null) return this.tail(x as number);
+        this.result = (x as number) + 1;
+        return STEPS_DONE;
+    }
+  }
+}
+
+describe('step routines (StepCode)', () => {
+  const VA = HHDM_OFFSET + 0x1200000;
+
+  it('run like the same routine written as a generator: same result, ops and clock', () => {
+    const steps = run(function* (k) {
+      const r: number = yield new StoreLoad(VA, 41);
+      k.log.push({ r });
+    });
+    const gen = run(function* (k) {
+      const sub = function* (): Code<number> {
+        yield store32(VA, 41);
+        return ((yield load32(VA)) as number) + 1;
+      };
+      const r: number = yield sub();
+      k.log.push({ r });
+    });
+    expect(steps.k.log[0]).toEqual({ r: 42 });
+    expect(steps.k.log).toEqual(gen.k.log);
+    expect(steps.r.traceHash).toBe(gen.r.traceHash);
+  });
+
+  it('a tail-called generator finishes the routine: its return value is the result', () => {
+    const { k } = run(function* (kit) {
+      const r: number = yield new StoreLoad(VA, 7, function* (loaded) {
+        yield compute(5);
+        return loaded * 10;
+      });
+      kit.log.push({ r });
+    });
+    expect(k.log[0]).toEqual({ r: 70 });
+  });
+
+  it('an interrupt between two of its ops runs in between, and the routine goes on', () => {
+    const k = new GuestKit();
+    const r = k.run([
+      [
+        'entry',
+        function* (): Code<void> {
+          yield* k.idt([{ vector: 0x41, sym: 'irq' }]);
+          const s = new StoreLoad(VA, 5);
+          const orig = s.step.bind(s);
+          s.step = (x: unknown) => {
+            const next = orig(x);
+            if ((next as OpRec).k !== undefined && k.log.length === 0) k.machine.cpus[0].lapic.accept(0x41); // pending from the first op on
+            return next;
+          };
+          yield sti();
+          const v: number = yield s;
+          k.log.push({ v });
+          yield* exit(0);
+        },
+      ],
+      [
+        'irq',
+        function* (): Code<void> {
+          const frames = k.machine.cpus[0].stack.frames;
+          k.log.push({ irq: true, routineActive: frames[frames.length - 2].steps !== null });
+        },
+      ],
+    ]);
+    expect(r.stopReason).toBe('debug-exit');
+    expect(k.log).toEqual([{ irq: true, routineActive: true }, { v: 6 }]);
+  });
+
+  it('a step that gives something other than an op, a generator or STEPS_DONE is a simulator error', () => {
+    const { r } = run(function* () {
+      const bad: StepCode<number> = { result: 0, step: () => 42 as unknown as OpRec };
+      yield bad;
+    });
+    expect(r.stopReason).toBe('sim-error');
+    expect(r.message).toContain('a step routine gave number 42');
   });
 });

@@ -93,14 +93,21 @@ export function acquire(k: Kernel, lk: Spinlock): StepCode<PerCpu> {
   return new AcquireSteps(k, lk);
 }
 
-class AcquireSteps implements StepCode<PerCpu> {
-  result!: PerCpu;
-  private at = 0;
+/** A step routine on lock `lk` (acquire, release); `at` is the step it has reached. */
+abstract class LockSteps<R> implements StepCode<R> {
+  abstract result: R;
+  protected at = 0;
 
   constructor(
-    private readonly k: Kernel,
-    private readonly lk: Spinlock,
+    protected readonly k: Kernel,
+    protected readonly lk: Spinlock,
   ) {}
+
+  abstract step(v: unknown): OpRec | Code | typeof STEPS_DONE;
+}
+
+class AcquireSteps extends LockSteps<PerCpu> {
+  result!: PerCpu;
 
   step(v: unknown): OpRec | Code | typeof STEPS_DONE {
     const lk = this.lk;
@@ -176,15 +183,9 @@ export function release(k: Kernel, lk: Spinlock): StepCode<void> {
   return new ReleaseSteps(k, lk);
 }
 
-class ReleaseSteps implements StepCode<void> {
+class ReleaseSteps extends LockSteps<void> {
   result = undefined;
-  private at = 0;
   private c: PerCpu | null = null;
-
-  constructor(
-    private readonly k: Kernel,
-    private readonly lk: Spinlock,
-  ) {}
 
   step(v: unknown): OpRec | Code | typeof STEPS_DONE {
     const lk = this.lk;

@@ -32,6 +32,8 @@ export class Endpoint {
   received = 0;
   /** Channel blocked senders sleep on. */
   readonly spaceChan = { name: '' };
+  /** Senders asleep on spaceChan (counted under ipcLock: a receiver takes schedLock to wake them only when there are any, as Linux checks waitqueue_active). */
+  spaceWaiters = 0;
   constructor(
     readonly id: number,
     /** Physical address of the message page. */
@@ -108,7 +110,11 @@ export function* endpointSend(k: Kernel, t: Thread, ep: Endpoint, buf: number, l
   yield compute(60);
   yield acquire(k, k.ipcLock);
   if (!live(k, ep)) yield useAfterFree(ep);
-  while (!ep.closed && ep.count >= ep.cap && (flags & IPC_SEND_BLOCK) !== 0 && !t.killed) yield sleep(k, ep.spaceChan, k.ipcLock);
+  while (!ep.closed && ep.count >= ep.cap && (flags & IPC_SEND_BLOCK) !== 0 && !t.killed) {
+    ep.spaceWaiters++;
+    yield sleep(k, ep.spaceChan, k.ipcLock);
+    ep.spaceWaiters--;
+  }
   if (ep.closed || t.killed) {
     yield release(k, k.ipcLock);
     return ERR.EDEAD;
@@ -186,10 +192,13 @@ export function* endpointRecv(k: Kernel, t: Thread, ep: Endpoint, buf: number, c
   ep.count--;
   ep.received++;
   yield outl(TRACE_PORT, traceWord(TraceEvent.IpcRecv, ep.id | ((ep.received & 0xffff) << 8))); // paravirtual trace: free
-  yield acquire(k, k.schedLock);
-  const woke = wakeupLocked(k, ep.spaceChan);
-  if (k.traceLog.length > 0) yield traceFlush(k);
-  yield release(k, k.schedLock);
+  let woke = 0;
+  if (ep.spaceWaiters > 0) {
+    yield acquire(k, k.schedLock);
+    woke = wakeupLocked(k, ep.spaceChan);
+    if (k.traceLog.length > 0) yield traceFlush(k);
+    yield release(k, k.schedLock);
+  }
   yield release(k, k.ipcLock);
   if (woke > 0 && k.cpus.length > 1) yield kickIdle(k, woke);
   return len;

@@ -8,14 +8,14 @@
 //
 // Lock rules: ipcLock guards every Endpoint field and k.endpoints. User
 // copies run under it with the fault fixup armed (no sleeping inside).
-import { compute, outl, repMovs, type Code } from '../../sim/ops.ts';
+import { compute, outl, type Code } from '../../sim/ops.ts';
 import { TRACE_PORT, TraceEvent, traceWord } from '../../sim/x86/trace-port.ts';
 import type { Kernel, Thread } from '../kstate.ts';
 import { acquire, release } from '../sync/spinlock.ts';
 import { sleep, wakeupLocked, kickIdle, traceFlush } from '../sched/sched.ts';
 import { ERR, LIMITS, IPC_SEND_BLOCK } from '../syscall/abi.ts';
 import { allocFrame, freeFrame, zeroFrame, type Process } from '../proc/process.ts';
-import { FAULTED, userRange } from '../proc/uaccess.ts';
+import { guardedCopy, userRange } from '../proc/uaccess.ts';
 import { intOption } from '../options.ts';
 import { kassert } from '../kassert.ts';
 
@@ -125,10 +125,7 @@ export function* endpointSend(k: Kernel, t: Thread, ep: Endpoint, buf: number, l
   }
   const slot = (ep.head + ep.count) % ep.cap;
   if (!live(k, ep)) yield useAfterFree(ep);
-  // guardedCopy(t, slot, buf, len), written out (the IPC path's one user copy; no generator call)
-  t.uaccess = true;
-  const ok = (yield repMovs(slotVa(k, ep, slot), buf, len)) !== FAULTED;
-  t.uaccess = false;
+  const ok: boolean = yield guardedCopy(t, slotVa(k, ep, slot), buf, len);
   if (!ok) {
     yield release(k, k.ipcLock);
     return ERR.EFAULT;
@@ -181,9 +178,7 @@ export function* endpointRecv(k: Kernel, t: Thread, ep: Endpoint, buf: number, c
     return ERR.ETOOBIG;
   }
   if (!live(k, ep)) yield useAfterFree(ep);
-  t.uaccess = true; // guardedCopy(t, buf, slot, len), written out
-  const ok = (yield repMovs(buf, slotVa(k, ep, slot), len)) !== FAULTED;
-  t.uaccess = false;
+  const ok: boolean = yield guardedCopy(t, buf, slotVa(k, ep, slot), len);
   if (!ok) {
     yield release(k, k.ipcLock);
     return ERR.EFAULT;

@@ -4,7 +4,7 @@
 // (or another thread unmaps it meanwhile), the #PF handler abandons the op
 // and the copy returns EFAULT. A bad pointer never reaches kernel memory or
 // another process's memory, and never panics the kernel.
-import { load8, repMovs, type Code } from '../../sim/ops.ts';
+import { load8, repMovs, STEPS_DONE, type Code, type OpRec, type StepCode } from '../../sim/ops.ts';
 import type { Kernel, Thread } from '../kstate.ts';
 import { ERR, USER } from '../syscall/abi.ts';
 import { mythread } from '../sync/spinlock.ts';
@@ -17,13 +17,38 @@ export function userRange(va: number, len: number): boolean {
   return Number.isSafeInteger(va) && Number.isSafeInteger(len) && len >= 0 && va >= 0x1000 && va + len <= USER.top;
 }
 
-/** One `rep movsb` from `src` to `dst` with the fault fixup armed for thread `t`; false if it faulted. */
-export function* guardedCopy(t: Thread, dst: number, src: number, len: number): Code<boolean> {
-  if (len === 0) return true;
-  t.uaccess = true;
-  const r: unknown = yield repMovs(dst, src, len);
-  t.uaccess = false;
-  return r !== FAULTED;
+/**
+ * One `rep movsb` from `src` to `dst` with the fault fixup armed for thread
+ * `t`; resumes with false if it faulted. A step routine (sim/ops.ts
+ * StepCode): it is on every IPC message's path, and its one op needs no
+ * generator of its own.
+ */
+export function guardedCopy(t: Thread, dst: number, src: number, len: number): StepCode<boolean> {
+  return new GuardedCopy(t, dst, src, len);
+}
+
+class GuardedCopy implements StepCode<boolean> {
+  result = true;
+  private started = false;
+
+  constructor(
+    private readonly t: Thread,
+    private readonly dst: number,
+    private readonly src: number,
+    private readonly len: number,
+  ) {}
+
+  step(v: unknown): OpRec | typeof STEPS_DONE {
+    if (!this.started) {
+      if (this.len === 0) return STEPS_DONE;
+      this.started = true;
+      this.t.uaccess = true;
+      return repMovs(this.dst, this.src, this.len);
+    }
+    this.t.uaccess = false;
+    this.result = v !== FAULTED;
+    return STEPS_DONE;
+  }
 }
 
 /** Copies `len` bytes between kernel and user memory; `userVa` is the user side. 0 or EFAULT. */

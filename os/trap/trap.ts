@@ -13,7 +13,6 @@ import { haltOk, panic } from '../panic.ts';
 import { hex } from '../lib/mem.ts';
 import { mycpu } from '../sync/spinlock.ts';
 import { lapicEoi, lapicTimerCurrent, VEC_RESCHED, VEC_SPURIOUS, VEC_TIMER, VEC_TLB } from '../arch/lapic.ts';
-import { SYSCALL_VECTOR } from './idt.ts';
 import { syscall } from '../syscall/syscall.ts';
 import { exitUserThread, userFault } from '../proc/process.ts';
 import { FAULTED } from '../proc/uaccess.ts';
@@ -45,10 +44,6 @@ export function* trap(k: Kernel, tf: TrapFrame): Code<void> {
     if (t) t.irqDepth--;
     // Returning to user mode: a killed thread exits here instead.
     if (tf.cpl === 3 && t !== undefined && t.killed) yield exitUserThread(k, t, -1);
-    return;
-  }
-  if (v === SYSCALL_VECTOR && tf.kind === TrapKind.Software) {
-    yield syscall(k, tf);
     return;
   }
   if (tf.cpl === 3 && v < 32) {

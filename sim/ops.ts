@@ -133,8 +133,25 @@ export interface StepCode<R = unknown> {
   result: R;
 }
 
-function op(k: number, a: number, b: number, c: number, x: unknown): OpRec {
-  return { k, a, b, c, x };
+/**
+ * The class every op is an instance of: the CPU tells an op from a call by
+ * `instanceof` (one prototype check) rather than by reading a field, which
+ * on generator objects (a hidden class per generator function) made the
+ * check megamorphic for every op.
+ */
+export class OpObj implements OpRec {
+  constructor(
+    public k: number,
+    public a: number,
+    public b: number,
+    public c: number,
+    public x: unknown,
+  ) {}
+}
+
+/** Makes an op (the factories below, and the CPU's own internal ops). */
+export function op(k: number, a: number, b: number, c: number, x: unknown): OpRec {
+  return new OpObj(k, a, b, c, x);
 }
 // Ops without operands are shared objects (nothing writes an op once made; not frozen, which would give them
 // another hidden class than the other ops): no allocation per use.

@@ -12,7 +12,7 @@
 // An interrupt or exception pushes its handler's frame on the current stack;
 // the handler returning (or yielding iret) pops it. A Switch op changes which
 // stack the CPU resumes; it returns when someone switches back.
-import { Op, STEPS_DONE, type Code, type IrqSaveResult, type OpRec, type StepCode, type SyscallRegs, Msr } from '../ops.ts';
+import { Op, OpObj, op as makeOp, STEPS_DONE, type Code, type IrqSaveResult, type OpRec, type StepCode, type SyscallRegs, Msr } from '../ops.ts';
 import type { CodeEntry } from '../code.ts';
 import type { Decider } from '../decisions.ts';
 import { Site } from '../decisions.ts';
@@ -108,12 +108,12 @@ export interface TrapFrame {
 }
 
 /** The later steps of IrqSave, and IrqRestore's STI (which leaves the value the code resumes with alone). */
-const IRQSAVE_CLI: OpRec = { k: Op.IrqSave, a: 0, b: 1, c: 0, x: null };
-const IRQSAVE_GS: OpRec = { k: Op.IrqSave, a: 0, b: 2, c: 0, x: null };
-const STI_STEP: OpRec = { k: Op.Sti, a: 0, b: 0, c: 0, x: null };
+const IRQSAVE_CLI: OpRec = makeOp(Op.IrqSave, 0, 1, 0, null);
+const IRQSAVE_GS: OpRec = makeOp(Op.IrqSave, 0, 2, 0, null);
+const STI_STEP: OpRec = makeOp(Op.Sti, 0, 0, 0, null);
 
 /** An op that raises #UD (UD2): what a frame runs after returning to nowhere. */
-const UD2: OpRec = { k: Op.Ud2, a: 0, b: 0, c: 0, x: null };
+const UD2: OpRec = makeOp(Op.Ud2, 0, 0, 0, null);
 
 export class Frame {
   /** Value the generator is resumed with. */
@@ -327,13 +327,13 @@ export class Cpu {
       const s = f.steps;
       if (s !== null) {
         const x = s.step(value);
-        if (x != null && typeof (x as OpRec).k === 'number') return x as OpRec;
+        if (x instanceof OpObj) return x;
         f.steps = null;
         if (x === STEPS_DONE) {
           value = s.result;
           continue;
         }
-        if (x == null || typeof (x as Code).next !== 'function') throw new SimulatorError(`frame ${f.name} on CPU ${this.index}: a step routine gave ${describe(x)}, which is not an op`);
+        if (x == null || typeof (x as Code).next !== 'function') throw new SimulatorError(`frame ${f.name} on CPU ${this.index}: a step routine gave ${describe(x)}, which is not an op (ops are made by the factories of sim/ops.ts)`);
         this.call(f, x as Code); // tail call: its return value is the routine's result
         value = undefined;
         continue;
@@ -354,14 +354,14 @@ export class Cpu {
         value = v;
         continue;
       }
-      if (v != null && typeof (v as OpRec).k === 'number') return v as OpRec;
+      if (v instanceof OpObj) return v;
       value = undefined;
       if (v != null && typeof (v as StepCode).step === 'function') {
         f.steps = v as StepCode;
         continue;
       }
       if (v == null || typeof (v as Code).next !== 'function') {
-        throw new SimulatorError(`frame ${f.name} on CPU ${this.index} yielded ${describe(v)}, which is not an op`);
+        throw new SimulatorError(`frame ${f.name} on CPU ${this.index} yielded ${describe(v)}, which is not an op (ops are made by the factories of sim/ops.ts)`);
       }
       this.call(f, v as Code);
     }
@@ -453,7 +453,7 @@ export class Cpu {
           if (op.a !== this.host.ports.freePort) throw new SimulatorError(`frame ${f.name}: batched OUT to port 0x${op.a.toString(16)} (only the trace port takes one)`);
           const words = op.x as readonly number[];
           if (op.c < words.length) this.host.ports.write(op.a, 4, words[op.c], this.index);
-          if (op.c + 1 < words.length) f.retry = { k: Op.Out, a: op.a, b: 4, c: op.c + 1, x: words };
+          if (op.c + 1 < words.length) f.retry = makeOp(Op.Out, op.a, 4, op.c + 1, words);
           return;
         }
         if (op.a === this.host.ports.freePort) {
@@ -705,6 +705,20 @@ export class Cpu {
   private repString(f: Frame, op: OpRec, user: boolean): void {
     const len = op.b;
     if (!Number.isSafeInteger(len) || len < 0) throw new SimulatorError(`frame ${f.name}: rep string length ${len}`);
+    const mem = this.host.mem;
+    if (op.k === Op.RepMovs && len > 0 && pageOffset(op.a) + len <= 4096 && pageOffset(op.c) + len <= 4096) {
+      // Common case: each side lies in one page. Same translations, in the same order, as the general path below.
+      const d = this.mmu.translate(op.a, Access.Write, user);
+      if (d < 0) return this.mmuFault(f, op);
+      const s = this.mmu.translate(op.c, Access.Read, user);
+      if (s < 0) return this.mmuFault(f, op);
+      if (s + len <= mem.size && d + len <= mem.size) {
+        mem.markDirty(d, len);
+        mem.bytes.copyWithin(d, s, s + len);
+        this.time += this.host.costs.repStartup + Math.ceil(len / this.host.costs.repBytesPerCycle) + this.jitter();
+        return;
+      }
+    }
     // Translate every page first: a fault leaves no partial effect (a simplification of REP's restartable progress).
     const dst = this.translateRuns(op.a, len, Access.Write, user);
     if (dst === null) return this.mmuFault(f, op);
@@ -713,7 +727,6 @@ export class Cpu {
       src = this.translateRuns(op.c, len, Access.Read, user);
       if (src === null) return this.mmuFault(f, op);
     }
-    const mem = this.host.mem;
     if (src !== null && src.length === 2 && dst.length === 2 && src[0] + len <= mem.size && dst[0] + len <= mem.size) {
       // Common case: each side is one physical run in RAM. copyWithin copies like memmove.
       mem.markDirty(dst[0], len);

@@ -160,14 +160,13 @@ export class Mmu {
     this.walked = true;
     this.invalidate(va);
     const mem = this.mem;
-    const idx = [Math.floor(u / 549755813888) & 511, Math.floor(u / SIZE_1G) & 511, Math.floor(u / SIZE_2M) & 511, Math.floor(u / SIZE_4K) & 511];
     let table = this.cr3 - (this.cr3 % SIZE_4K);
     let rw = true;
     let us = true;
     let nx = false;
     const baseCode = (kind === Access.Write ? PFErr.W : 0) | (user ? PFErr.U : 0) | (kind === Access.Exec && this.nxe ? PFErr.I : 0);
     for (let level = 4; level >= 1; level--) {
-      const ea = table + idx[4 - level] * 8;
+      const ea = table + (Math.floor(u / (level === 4 ? 549755813888 : level === 3 ? SIZE_1G : level === 2 ? SIZE_2M : SIZE_4K)) & 511) * 8;
       if (ea + 8 > mem.size) return this.pf(va, baseCode | PFErr.P | PFErr.RSVD);
       const lo = mem.read32(ea);
       const hi = mem.read32(ea + 4);
@@ -280,5 +279,10 @@ export class Mmu {
 }
 
 function dropNonGlobal(map: Map<number, TlbEntry>): void {
-  for (const [k, e] of map) if (!e.global) map.delete(k);
+  if (map.size > 0) map.forEach(dropIfLocal);
+}
+
+/** Map.forEach callback (deleting the visited entry is allowed mid-iteration). */
+function dropIfLocal(e: TlbEntry, k: number, map: Map<number, TlbEntry>): void {
+  if (!e.global) map.delete(k);
 }

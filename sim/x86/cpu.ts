@@ -174,6 +174,15 @@ export class Stack {
   }
 }
 
+/**
+ * `x instanceof AnyGenerator` is true for every generator object (its
+ * prototype chain reaches %GeneratorPrototype%): a prototype walk of two
+ * steps, where reading `x.next` would be a megamorphic load (each generator
+ * function gives its objects a hidden class of their own).
+ */
+function AnyGenerator(): void {}
+AnyGenerator.prototype = Object.getPrototypeOf(Object.getPrototypeOf((function* () {})()));
+
 /** Raised by the CPU for a simulator bug or a broken guest contract; the machine reports it with the frame's name. */
 export class SimulatorError extends Error {}
 
@@ -356,6 +365,10 @@ export class Cpu {
       }
       if (v instanceof OpObj) return v;
       value = undefined;
+      if (v instanceof AnyGenerator) {
+        this.call(f, v as Code);
+        continue;
+      }
       if (v != null && typeof (v as StepCode).step === 'function') {
         f.steps = v as StepCode;
         continue;

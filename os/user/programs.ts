@@ -101,9 +101,13 @@ function* syscallInvalid(): Code<void> {
 
 // ---- M4 ---------------------------------------------------------------------
 
-/** ping-pong: parent sends `n` pings on handle 1, child answers on handle 2 (handles are inherited). */
-function* ping(): Code<void> {
-  const n = 100;
+/**
+ * ping-pong: parent sends `n` pings on handle 1, child answers each with a
+ * pong on handle 2 (handles are inherited): 2n messages. n is the program's
+ * argument (kernel option arg=N, 1..10000), 100 when it is 0.
+ */
+function* ping(arg: number): Code<void> {
+  const n = arg >= 1 && arg <= 10000 ? arg : 100;
   const a = yield sys(SYS.ipc_endpoint_create);
   const b = yield sys(SYS.ipc_endpoint_create);
   const pid = yield spawn('pong', n);

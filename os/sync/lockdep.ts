@@ -15,29 +15,55 @@ export interface LockProblem {
   detail: string;
 }
 
+/** What the checker knows of one lock class (a lock name). */
+class LockClass {
+  /** Taken in an interrupt handler; taken with interrupts enabled. */
+  inIrq = false;
+  irqsOn = false;
+  /** Classes acquired while this one was held, in first-seen order. */
+  readonly out = new Set<LockClass>();
+  constructor(readonly name: string) {}
+}
+
 export class LockDep {
-  private readonly edges = new Map<string, Set<string>>();
-  /** Classes taken in interrupt context, and with interrupts enabled. */
-  private readonly inIrq = new Set<string>();
-  private readonly irqsOn = new Set<string>();
+  private readonly classes = new Map<string, LockClass>();
   enabled = true;
+
+  private classOf(name: string): LockClass {
+    let cl = this.classes.get(name);
+    if (cl === undefined) {
+      cl = new LockClass(name);
+      this.classes.set(name, cl);
+    }
+    return cl;
+  }
+
+  /** The class of spinlock `lk`, remembered on the lock (one map lookup per lock, not per acquire). */
+  private classOfLock(lk: Spinlock): LockClass {
+    if (lk.depOwner !== this) {
+      lk.depOwner = this;
+      lk.depClass = this.classOf(lk.name);
+    }
+    return lk.depClass as LockClass;
+  }
 
   /** Called before spinning for `lk` on CPU `c`; `irqsOn` = interrupts enabled at this acquire. */
   onAcquire(c: PerCpu, lk: Spinlock, irqsOn: boolean): LockProblem | null {
     if (!this.enabled) return null;
-    const cls = lk.name;
-    const inIrq = c.current.irqDepth > 0;
-    if (inIrq) this.inIrq.add(cls);
-    if (irqsOn) this.irqsOn.add(cls);
-    if (this.inIrq.has(cls) && this.irqsOn.has(cls)) {
-      return { name: 'irq-unsafe-lock', detail: `${cls} is taken in an interrupt handler and, elsewhere, with interrupts enabled (a handler can deadlock against its own CPU)` };
+    const cl = this.classOfLock(lk);
+    if (c.current.irqDepth > 0) cl.inIrq = true;
+    if (irqsOn) cl.irqsOn = true;
+    if (cl.inIrq && cl.irqsOn) {
+      return { name: 'irq-unsafe-lock', detail: `${cl.name} is taken in an interrupt handler and, elsewhere, with interrupts enabled (a handler can deadlock against its own CPU)` };
     }
-    for (const h of c.held) {
-      const p = this.addEdge(h.name, cls);
+    const held = c.held;
+    for (let i = 0; i < held.length; i++) {
+      const p = this.edge(this.classOfLock(held[i]), cl);
       if (p !== null) return p;
     }
-    for (const m of c.current.heldMutexes) {
-      const p = this.addEdge((m as { name: string }).name, cls);
+    const mutexes = c.current.heldMutexes;
+    for (let i = 0; i < mutexes.length; i++) {
+      const p = this.addEdge((mutexes[i] as { name: string }).name, cl.name);
       if (p !== null) return p;
     }
     return null;
@@ -45,38 +71,37 @@ export class LockDep {
 
   /** Records held -> next; returns a problem if next already reaches held. */
   addEdge(held: string, next: string): LockProblem | null {
+    return this.edge(this.classOf(held), this.classOf(next));
+  }
+
+  private edge(held: LockClass, next: LockClass): LockProblem | null {
     if (held === next) return null; // same class, different instance: not tracked (no per-instance subclasses)
-    let out = this.edges.get(held);
-    if (out?.has(next)) return null;
+    if (held.out.has(next)) return null;
     const path = this.path(next, held);
     if (path !== null) {
-      return { name: 'lock-order', detail: `acquiring ${next} while holding ${held}, but ${path.join(' -> ')} was seen before (ABBA deadlock)` };
+      return { name: 'lock-order', detail: `acquiring ${next.name} while holding ${held.name}, but ${path.join(' -> ')} was seen before (ABBA deadlock)` };
     }
-    if (out === undefined) {
-      out = new Set();
-      this.edges.set(held, out);
-    }
-    out.add(next);
+    held.out.add(next);
     return null;
   }
 
-  /** A path from `a` to `b` in the order graph, or null (BFS, deterministic order). */
-  private path(a: string, b: string): string[] | null {
-    const prev = new Map<string, string>();
+  /** A path from `a` to `b` in the order graph, as names, or null (BFS, deterministic order). */
+  private path(a: LockClass, b: LockClass): string[] | null {
+    const prev = new Map<LockClass, LockClass>();
     const queue = [a];
     const seen = new Set([a]);
-    while (queue.length > 0) {
-      const x = queue.shift()!;
+    for (let qi = 0; qi < queue.length; qi++) {
+      const x = queue[qi];
       if (x === b) {
-        const p = [b];
+        const p = [b.name];
         let y = b;
         while (y !== a) {
           y = prev.get(y)!;
-          p.unshift(y);
+          p.unshift(y.name);
         }
         return p;
       }
-      for (const n of this.edges.get(x) ?? []) {
+      for (const n of x.out) {
         if (!seen.has(n)) {
           seen.add(n);
           prev.set(n, x);
@@ -89,8 +114,10 @@ export class LockDep {
 
   /** Sleeping (blocking) with spinlocks other than `allowed` held is a bug. */
   checkSleep(c: PerCpu, allowed: readonly Spinlock[]): LockProblem | null {
+    let ok = true;
+    for (let i = 0; i < c.held.length && ok; i++) ok = allowed.includes(c.held[i]);
+    if (ok) return null;
     const bad = c.held.filter((l) => !allowed.includes(l));
-    if (bad.length === 0) return null;
     return { name: 'sleep-while-spinlock', detail: `${c.current.name} sleeps while holding spinlock ${bad.map((l) => l.name).join(', ')}` };
   }
 }

@@ -15,6 +15,9 @@ export class Spinlock {
   acquisitions = 0;
   /** Failed XCHG attempts (contention). */
   spins = 0;
+  /** The lock checker's class for this lock, and the checker it belongs to (lockdep.ts keeps them). */
+  depOwner: object | null = null;
+  depClass: object | null = null;
 
   /** The lock word's XCHG 1 and XCHG 0 ops, made once (ops are never written, so they can be yielded again and again). */
   readonly xchg1: OpRec;

@@ -20,7 +20,7 @@ export function isCanonical(va: number): boolean {
 
 /** The low 48 bits of a canonical address as an unsigned number (for page-table indexing). */
 export function low48(va: VirtAddr): number {
-  return va < 0 ? va + TWO_48 : va;
+  return va + (va < 0 ? TWO_48 : 0); // not `va < 0 ? va + TWO_48 : va`, whose phi with the argument boxes a double (see mmu.ts translate)
 }
 
 /** Builds a virtual address from the unsigned 64-bit value (lo, hi) 32-bit halves; returns NaN when not canonical. */

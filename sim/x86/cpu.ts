@@ -1001,6 +1001,9 @@ export class Cpu {
   }
 
   /** Reads and checks IDT gate `vector`; returns the handler, or the exception that delivery raises instead. */
+  /** readGate's answer for a usable gate (one object per CPU). */
+  private readonly gateOk: { entry: CodeEntry; trapGate: boolean } = { entry: { fn: () => { throw new SimulatorError('no gate read yet'); }, name: '' } as CodeEntry, trapGate: false };
+
   private readGate(vector: number, fromUserSoftware: boolean): { entry: CodeEntry; trapGate: boolean } | { fault: number; code: number; msg: string } {
     const idtCode = vector * 8 + 2;
     if (vector * 16 + 15 > this.idtLimit) return { fault: Vec.GP, code: idtCode, msg: `vector ${vector} is beyond the IDT limit 0x${this.idtLimit.toString(16)}` };
@@ -1028,7 +1031,10 @@ export class Cpu {
     if (pa < 0) return { fault: Vec.PF, code: this.mmu.fault.code, msg: `handler for vector ${vector} at ${hexVa(target)} is not mapped executable (#PF err=0x${this.mmu.fault.code.toString(16)})` };
     const entry = this.host.lookupCode(pa);
     if (entry === undefined) return { fault: Vec.UD, code: 0, msg: `handler for vector ${vector} at ${hexVa(target)} is not code` };
-    return { entry, trapGate: type === 0xf };
+    const ok = this.gateOk; // reused: deliver reads it before anything can read another gate
+    ok.entry = entry;
+    ok.trapGate = type === 0xf;
+    return ok;
   }
 }
 

@@ -110,7 +110,7 @@ export class Mmu {
       this.fault.addr = va;
       return -1;
     }
-    const u = va < 0 ? va + 281474976710656 : va;
+    const u = va + (va < 0 ? 281474976710656 : 0); // arithmetic on both paths: V8 keeps u an unboxed double (a phi with the tagged argument would box it on every call)
     const vpn = Math.floor(u / SIZE_4K);
     const off4k = u - vpn * SIZE_4K;
     // Lookup cache in front of the TLB maps (host speed only: it holds TLB entries, and loses them whenever the TLB does).

@@ -19,7 +19,9 @@ const BATCH = 30;
 for (const { m, sc } of mods) for (let i = 0; i < 300; i++) m.runScenario(sc, { seed: 1 + i, metrics: false, cpus });
 const best = [Infinity, Infinity];
 const sum = [0, 0];
+const ratios = []; // B/A of each round's two adjacent batches: robust to the host's drift
 for (let r = 0; r < rounds; r++) {
+  const t2 = [0, 0];
   for (const idx of r % 2 === 0 ? [0, 1] : [1, 0]) {
     const { m, sc } = mods[idx];
     const t0 = performance.now();
@@ -27,10 +29,14 @@ for (let r = 0; r < rounds; r++) {
     const t = (performance.now() - t0) / BATCH;
     best[idx] = Math.min(best[idx], t);
     sum[idx] += t;
+    t2[idx] = t;
   }
+  ratios.push(t2[1] / t2[0]);
 }
+ratios.sort((x, y) => x - y);
+const median = ratios[Math.floor(ratios.length / 2)];
 const f = (x) => x.toFixed(3);
 console.log(`${name}, ${cpus} CPU(s), ${rounds} alternating batches of ${BATCH} runs each`);
 console.log(`A: best ${f(best[0])} ms/run, mean ${f(sum[0] / rounds)}`);
 console.log(`B: best ${f(best[1])} ms/run, mean ${f(sum[1] / rounds)}`);
-console.log(`B/A: best ${f(best[1] / best[0])}, mean ${f(sum[1] / sum[0])} (below 1: B is faster)`);
+console.log(`B/A: best ${f(best[1] / best[0])}, mean ${f(sum[1] / sum[0])}, median of paired rounds ${f(median)} (below 1: B is faster)`);

@@ -3,7 +3,7 @@
 # default HEAD) on one scenario, in one process with alternating batches
 # (tools/ab-speed.mjs): on a noisy machine, separate runs of each differ by
 # more than the change being measured.
-# Usage: tools/ab-speed.sh [REV] [scenario] [cpus]
+# Usage: [ROUNDS=n] tools/ab-speed.sh [REV] [scenario] [cpus]
 set -euo pipefail
 REV=${1:-HEAD}
 SCENARIO=${2:-ping-pong}
@@ -22,4 +22,4 @@ echo "$ENTRY" > "$ROOT/scenarios/_ab_entry.ts"
 "$ESBUILD" --bundle "$WT/scenarios/_ab_entry.ts" --platform=node --format=esm --outfile="$WT/scenarios/_ab_a.mjs" --log-level=warning --external:d3-node --external:cli-progress
 "$ESBUILD" --bundle "$ROOT/scenarios/_ab_entry.ts" --platform=node --format=esm --outfile="$ROOT/scenarios/_ab_b.mjs" --log-level=warning --external:d3-node --external:cli-progress
 rm -f "$ROOT/scenarios/_ab_entry.ts"
-node tools/ab-speed.mjs "$WT/scenarios/_ab_a.mjs" "$ROOT/scenarios/_ab_b.mjs" "$SCENARIO" "$CPUS"
+node tools/ab-speed.mjs "$WT/scenarios/_ab_a.mjs" "$ROOT/scenarios/_ab_b.mjs" "$SCENARIO" "$CPUS" "${ROUNDS:-16}"

@@ -15,6 +15,9 @@ export class Spinlock {
   acquisitions = 0;
   /** Failed XCHG attempts (contention). */
   spins = 0;
+  /** A finished acquire / release step routine of this lock, ready to run again (no allocation per use; null while in use). */
+  acqSteps: AcquireSteps | null = null;
+  relSteps: ReleaseSteps | null = null;
   /** The lock checker's class for this lock, and the checker it belongs to (lockdep.ts keeps them). */
   depOwner: object | null = null;
   depClass: object | null = null;
@@ -93,16 +96,20 @@ export function holdingOn(c: PerCpu, lk: Spinlock): boolean {
  * (`acquireNoIrqsave` below reads as that generator), without a generator.
  */
 export function acquire(k: Kernel, lk: Spinlock): StepCode<PerCpu> {
-  return new AcquireSteps(k, lk);
+  const s = lk.acqSteps;
+  if (s === null || s.k !== k) return new AcquireSteps(k, lk);
+  lk.acqSteps = null;
+  s.at = 0;
+  return s;
 }
 
 /** A step routine on lock `lk` (acquire, release); `at` is the step it has reached. */
 abstract class LockSteps<R> implements StepCode<R> {
   abstract result: R;
-  protected at = 0;
+  at = 0;
 
   constructor(
-    protected readonly k: Kernel,
+    readonly k: Kernel,
     protected readonly lk: Spinlock,
   ) {}
 
@@ -133,6 +140,7 @@ class AcquireSteps extends LockSteps<PerCpu> {
           return pause();
         }
         took(this.result, lk);
+        lk.acqSteps = this; // done: the CPU reads `result` before anything else can run
         return STEPS_DONE;
       default:
         this.at = 2;
@@ -183,7 +191,11 @@ export function* acquireNoIrqsave(k: Kernel, lk: Spinlock): Code<void> {
  * IrqRestore op) and its checks. A step routine, as acquire.
  */
 export function release(k: Kernel, lk: Spinlock): StepCode<void> {
-  return new ReleaseSteps(k, lk);
+  const s = lk.relSteps;
+  if (s === null || s.k !== k) return new ReleaseSteps(k, lk);
+  lk.relSteps = null;
+  s.at = 0;
+  return s;
 }
 
 class ReleaseSteps extends LockSteps<void> {
@@ -214,6 +226,8 @@ class ReleaseSteps extends LockSteps<void> {
         if (((v as number) & 0x200) !== 0) return kassert('sched-invariant', 'pop_off with interrupts enabled');
         if (c.noff < 1) return kassert('sched-invariant', 'pop_off without push_off');
         c.noff--;
+        this.c = null;
+        this.lk.relSteps = this;
         return STEPS_DONE;
       }
     }

@@ -727,7 +727,10 @@ export class Cpu {
       if (s < 0) return this.mmuFault(f, op);
       if (s + len <= mem.size && d + len <= mem.size) {
         mem.markDirty(d, len);
-        mem.bytes.copyWithin(d, s, s + len);
+        const b = mem.bytes;
+        if (len > 32) b.copyWithin(d, s, s + len);
+        else if (d <= s || d >= s + len) for (let i = 0; i < len; i++) b[d + i] = b[s + i];
+        else for (let i = len - 1; i >= 0; i--) b[d + i] = b[s + i]; // overlapping, destination above: copy downwards, as memmove
         this.time += this.host.costs.repStartup + Math.ceil(len / this.host.costs.repBytesPerCycle) + this.jitter();
         return;
       }

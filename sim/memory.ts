@@ -63,6 +63,11 @@ export class PhysicalMemory {
     }
   }
 
+  /** Page numbers written since this memory was fresh, in first-write order. */
+  dirtyPages(): readonly number[] {
+    return this.dirtyList;
+  }
+
   private touch(pa: number): void {
     const p = pa >>> PAGE_SHIFT;
     if (this.dirty[p] === 0) {

@@ -126,11 +126,7 @@ export function apWaitLoop(infoVa: number): Generator<any, void, any> {
   })();
 }
 
-/**
- * Performs the handoff: memory map, page tables, kernel and module loading,
- * responses, and the initial stacks of every CPU.
- */
-export function limineHandoff(opts: {
+export interface HandoffOptions {
   mem: PhysicalMemory;
   code: CodeMap;
   kernel: CodeImage;
@@ -138,7 +134,95 @@ export function limineHandoff(opts: {
   cmdline: string;
   modules: readonly BootModule[];
   cpus: number;
-}): BootResult {
+}
+
+/** What a handoff wrote and where, to write it again into a fresh memory (host speed only). */
+interface CachedHandoff {
+  /** Written 4 KiB pages: page number, contents. */
+  readonly pages: readonly (readonly [number, Uint8Array])[];
+  readonly result: Omit<BootResult, 'bspStack' | 'apStacks'>;
+  readonly entryVa: number;
+  readonly apInfoVas: readonly number[];
+}
+
+/**
+ * Handoffs already made, by everything they depend on. A fuzz campaign
+ * builds the same machine thousands of times: the second and later builds
+ * copy the pages the first one wrote instead of laying the handoff out
+ * again. The bytes, code map and result are the same either way
+ * (tests/unit/boot-cache.test.ts).
+ */
+const handoffCache = new Map<string, CachedHandoff>();
+const HANDOFF_CACHE_LIMIT = 32;
+/** Module lists seen, by identity (a machine config's list is one constant array); at most HANDOFF_CACHE_LIMIT. */
+const moduleSets: (readonly BootModule[])[] = [];
+
+/** Forgets every cached handoff (tests compare a cached build with a fresh one). */
+export function clearHandoffCache(): void {
+  handoffCache.clear();
+}
+
+/** The cache key of a handoff, or null when it is not to be cached (too many different module lists). */
+function handoffKey(opts: HandoffOptions): string | null {
+  let id = moduleSets.indexOf(opts.modules);
+  if (id < 0) {
+    if (moduleSets.length >= HANDOFF_CACHE_LIMIT) return null;
+    id = moduleSets.push(opts.modules) - 1;
+  }
+  const k = opts.kernel;
+  let syms = '';
+  for (const sym of k.symbols) syms += sym.name + ',';
+  return `${opts.mem.size}|${opts.cpus}|${id}|${opts.entrySymbol}|${k.name}|${syms}|${opts.cmdline}`;
+}
+
+/**
+ * Performs the handoff: memory map, page tables, kernel and module loading,
+ * responses, and the initial stacks of every CPU.
+ */
+export function limineHandoff(opts: HandoffOptions): BootResult {
+  const key = handoffKey(opts);
+  const hit = key === null ? undefined : handoffCache.get(key);
+  if (hit !== undefined) {
+    for (const [page, bytes] of hit.pages) opts.mem.set(bytes, page * 4096);
+    opts.code.load(opts.kernel, KERNEL_PHYS_BASE);
+    for (let i = 0; i < opts.modules.length; i++) {
+      const img = opts.modules[i].image;
+      if (img) opts.code.load(img, hit.result.modules[i].base);
+    }
+    const r = hit.result;
+    return {
+      memmap: r.memmap.map((e) => ({ ...e })),
+      handoffPhys: r.handoffPhys,
+      pml4Phys: r.pml4Phys,
+      modules: r.modules.map((m) => ({ ...m })),
+      ...bootStacks(hit.entryVa, r.handoffPhys, hit.apInfoVas),
+    };
+  }
+  const fresh = opts.mem.dirtyPages().length === 0;
+  const made = writeHandoff(opts);
+  if (key !== null && fresh && handoffCache.size < HANDOFF_CACHE_LIMIT) {
+    const bytes = opts.mem.bytes;
+    const pages = opts.mem.dirtyPages().map((p): [number, Uint8Array] => [p, bytes.slice(p * 4096, p * 4096 + 4096)]);
+    const r = made.result;
+    handoffCache.set(key, {
+      pages,
+      result: { memmap: r.memmap.map((e) => ({ ...e })), handoffPhys: r.handoffPhys, pml4Phys: r.pml4Phys, modules: r.modules.map((m) => ({ ...m })) },
+      entryVa: made.entryVa,
+      apInfoVas: made.apInfoVas,
+    });
+  }
+  return made.result;
+}
+
+/** The BSP's stack at the kernel entry point (fetched through the MMU), and each AP's in the bootloader's wait loop. */
+function bootStacks(entryVa: number, handoffPhys: number, apInfoVas: readonly number[]): { bspStack: Stack; apStacks: Stack[] } {
+  const bspStack = new Stack(0, 'cpu0-boot', null, entryVa, hhdm(handoffPhys));
+  const apStacks: Stack[] = [];
+  for (let i = 1; i < apInfoVas.length; i++) apStacks.push(new Stack(i, `cpu${i}-boot`, apWaitLoop(apInfoVas[i])));
+  return { bspStack, apStacks };
+}
+
+function writeHandoff(opts: HandoffOptions): { result: BootResult; entryVa: number; apInfoVas: number[] } {
   const { mem, code, kernel } = opts;
   const ram = mem.size;
   const ra = new ReclaimAlloc();
@@ -301,9 +385,6 @@ export function limineHandoff(opts: {
 
   // 5. Initial stacks: the BSP at the kernel entry point (fetched through the MMU), APs in the wait loop.
   const entryVa = KERNEL_VIRT_BASE + kernel.offsetOf(opts.entrySymbol);
-  const bspStack = new Stack(0, 'cpu0-boot', null, entryVa, hhdm(handoff));
-  const apStacks: Stack[] = [];
-  for (let i = 1; i < opts.cpus; i++) apStacks.push(new Stack(i, `cpu${i}-boot`, apWaitLoop(hhdm(infos[i]))));
-
-  return { memmap, handoffPhys: handoff, bspStack, apStacks, pml4Phys: pml4, modules };
+  const apInfoVas = infos.map((pa) => hhdm(pa));
+  return { result: { memmap, handoffPhys: handoff, pml4Phys: pml4, modules, ...bootStacks(entryVa, handoff, apInfoVas) }, entryVa, apInfoVas };
 }

@@ -167,11 +167,24 @@ export const load16 = (va: number): OpRec => op(Op.Load, va, 2, 0, null);
 export const load32 = (va: number): OpRec => op(Op.Load, va, 4, 0, null);
 /** 8-byte load; resumes with a bigint. */
 export const load64 = (va: number): OpRec => op(Op.Load, va, 8, 0, null);
+/** OpRec.x of an 8-byte load that resumes with a number instead of a bigint: see loadU64, loadPtr. */
+export const LOAD64_U53 = 1;
+export const LOAD64_VA = 2;
+/**
+ * 8-byte load (one MOV r64) of an unsigned value known to fit in 53 bits
+ * (lengths, counts, physical addresses); resumes with the number
+ * hi * 2^32 + lo (rounded like any double above 2^53).
+ */
+export const loadU64 = (va: number): OpRec => op(Op.Load, va, 8, 0, LOAD64_U53);
+/** 8-byte load of a pointer; resumes with the canonical virtual address in signed form, or NaN if it is not canonical. */
+export const loadPtr = (va: number): OpRec => op(Op.Load, va, 8, 0, LOAD64_VA);
 export const store8 = (va: number, v: number): OpRec => op(Op.Store, va, 1, v, null);
 export const store16 = (va: number, v: number): OpRec => op(Op.Store, va, 2, v, null);
 export const store32 = (va: number, v: number): OpRec => op(Op.Store, va, 4, v, null);
 /** 8-byte store of a bigint. */
 export const store64 = (va: number, v: bigint): OpRec => op(Op.Store, va, 8, 0, v);
+/** 8-byte store (one MOV r64) of the value given as unsigned 32-bit halves. */
+export const store64Halves = (va: number, lo: number, hi: number): OpRec => op(Op.Store, va, 8, lo >>> 0, hi >>> 0);
 export const xchg = (va: number, v: number): OpRec => op(Op.Xchg, va, 4, v, null);
 export const cmpxchg = (va: number, expected: number, v: number): OpRec => op(Op.CmpXchg, va, expected, v, null);
 export const fetchAdd = (va: number, delta: number): OpRec => op(Op.FetchAdd, va, 4, delta, null);

@@ -1,26 +1,25 @@
 // Small helpers for kernel code that reads simulated memory: every access is
 // an op through the MMU (so it costs cycles and can fault like real code).
-import { load32, load8, store32, type Code } from '../../sim/ops.ts';
-import { vaFromHalves, TWO_32 } from '../../sim/x86/address.ts';
+import { load32, load8, loadPtr, loadU64, store64Halves, type Code, type OpRec } from '../../sim/ops.ts';
+import { TWO_32 } from '../../sim/x86/address.ts';
 
-/** Reads an unsigned 64-bit value known to fit in 53 bits (lengths, counts, physical addresses). */
-export function* readU64(va: number): Code<number> {
-  const lo: number = yield load32(va);
-  const hi: number = yield load32(va + 4);
-  return hi * TWO_32 + lo;
+/**
+ * Reads an unsigned 64-bit value known to fit in 53 bits (lengths, counts,
+ * physical addresses): one 8-byte load, an op (`yield readU64(va)`).
+ */
+export function readU64(va: number): OpRec {
+  return loadU64(va);
 }
 
-/** Reads a 64-bit pointer (a canonical virtual address); NaN when not canonical. */
-export function* readPtr(va: number): Code<number> {
-  const lo: number = yield load32(va);
-  const hi: number = yield load32(va + 4);
-  return vaFromHalves(lo, hi);
+/** Reads a 64-bit pointer (a canonical virtual address; NaN when not canonical): one 8-byte load. */
+export function readPtr(va: number): OpRec {
+  return loadPtr(va);
 }
 
-/** Writes an unsigned 64-bit value < 2^53 as two dwords. */
-export function* writeU64(va: number, v: number): Code<void> {
-  yield store32(va, v % TWO_32);
-  yield store32(va + 4, Math.floor(v / TWO_32));
+/** Writes an unsigned 64-bit value < 2^53: one 8-byte store. */
+export function writeU64(va: number, v: number): OpRec {
+  const hi = Math.floor(v / TWO_32);
+  return store64Halves(va, v - hi * TWO_32, hi);
 }
 
 /**

@@ -3,7 +3,7 @@
 // offset 31:16, offset 63:32, reserved). Exceptions and IRQs use interrupt
 // gates (IF cleared on entry); int 0x80 is an interrupt gate with DPL 3 so
 // ring 3 may invoke it. Unused vectors stay not-present.
-import { lidt, store32, type Code } from '../../sim/ops.ts';
+import { lidt, store32, store64Halves, type Code } from '../../sim/ops.ts';
 import { vaHalves } from '../../sim/x86/address.ts';
 import type { Kernel } from '../kstate.ts';
 import { allocZeroedFrame } from '../mm/paging.ts';
@@ -21,12 +21,15 @@ export const INSTALLED_VECTORS: readonly number[] = [
   ...Array.from({ length: 16 }, (_, i) => 0xf0 + i),
 ];
 
-/** Writes gate `vector` of the IDT at `idtVa` (the page is zero, so the reserved dword stays 0). */
+/**
+ * Writes gate `vector` of the IDT at `idtVa`: its low quadword (offset
+ * 15:0, selector, attributes, offset 31:16) with one 8-byte store, then
+ * offset 63:32 (the page is zero, so the reserved dword stays 0).
+ */
 export function* writeGate(idtVa: number, vector: number, handlerVa: number, dpl: number, type: number): Code<void> {
   const [lo, hi] = vaHalves(handlerVa);
   const g = idtVa + vector * 16;
-  yield store32(g, (lo & 0xffff) | (KERNEL_CS << 16));
-  yield store32(g + 4, ((lo & 0xffff0000) | ((0x80 | (dpl << 5) | type) << 8)) >>> 0);
+  yield store64Halves(g, (lo & 0xffff) | (KERNEL_CS << 16), ((lo & 0xffff0000) | ((0x80 | (dpl << 5) | type) << 8)) >>> 0);
   yield store32(g + 8, hi);
 }
 

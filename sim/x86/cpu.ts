@@ -12,7 +12,7 @@
 // An interrupt or exception pushes its handler's frame on the current stack;
 // the handler returning (or yielding iret) pops it. A Switch op changes which
 // stack the CPU resumes; it returns when someone switches back.
-import { Op, OpObj, op as makeOp, STEPS_DONE, type Code, type IrqSaveResult, type OpRec, type StepCode, type SyscallRegs, Msr } from '../ops.ts';
+import { Op, OpObj, op as makeOp, LOAD64_U53, LOAD64_VA, STEPS_DONE, type Code, type IrqSaveResult, type OpRec, type StepCode, type SyscallRegs, Msr } from '../ops.ts';
 import type { CodeEntry } from '../code.ts';
 import type { Decider } from '../decisions.ts';
 import { Site } from '../decisions.ts';
@@ -23,7 +23,7 @@ import { Access, Mmu } from './mmu.ts';
 import type { Lapic } from './lapic.ts';
 import type { PortBus } from './port-bus.ts';
 import type { MmioBus } from './mmio-bus.ts';
-import { vaFromHalves, hexVa } from './address.ts';
+import { vaFromHalves, vaFromU64, hexVa, TWO_32 } from './address.ts';
 
 /** Exception vectors (SDM §6.3.1, table 6-1). */
 export const Vec = {
@@ -643,7 +643,7 @@ export class Cpu {
       if (bytes === null) return this.mmuFault(f, op);
       let v = 0n;
       for (let i = size - 1; i >= 0; i--) v = (v << 8n) | BigInt(this.readPhys(bytes[i], 1));
-      f.resume = size === 8 ? v : Number(v);
+      f.resume = size !== 8 ? Number(v) : op.x === LOAD64_U53 ? Number(v) : op.x === LOAD64_VA ? vaFromU64(v) : v;
       this.time += 2 * this.host.costs.memAccess + this.jitter();
       return;
     }
@@ -651,13 +651,13 @@ export class Cpu {
     if (pa < 0) return this.mmuFault(f, op);
     let cost = this.mmu.walked ? this.host.costs.memAccess + this.host.costs.tlbMissWalk : this.host.costs.memAccess;
     if (pa + size <= mem.size) {
-      f.resume = size === 4 ? mem.read32(pa) : size === 1 ? mem.read8(pa) : size === 2 ? mem.read16(pa) : size === 8 ? mem.read64(pa) : badSize(f, size);
+      f.resume = size === 4 ? mem.read32(pa) : size === 1 ? mem.read8(pa) : size === 2 ? mem.read16(pa) : size === 8 ? read64As(op.x, mem.read32(pa), mem.read32(pa + 4), mem, pa) : badSize(f, size);
     } else {
       cost = this.host.costs.mmio;
       if (size === 8) {
         const lo = this.host.mmio.read(pa, 4, this.index);
         const hi = this.host.mmio.read(pa + 4, 4, this.index);
-        f.resume = (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
+        f.resume = op.x === LOAD64_U53 || op.x === LOAD64_VA ? read64As(op.x, lo >>> 0, hi >>> 0, null, 0) : (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
       } else f.resume = this.host.mmio.read(pa, size, this.index);
     }
     this.time += cost + this.jitter();
@@ -667,11 +667,12 @@ export class Cpu {
     const va = op.a;
     const size = op.b;
     const mem = this.host.mem;
-    if (size === 8 && typeof op.x !== 'bigint') throw new SimulatorError(`frame ${f.name}: an 8-byte store needs a bigint value`);
+    const halves = size === 8 && typeof op.x === 'number'; // store64Halves: lo in c, hi in x
+    if (size === 8 && !halves && typeof op.x !== 'bigint') throw new SimulatorError(`frame ${f.name}: an 8-byte store needs a bigint value or two 32-bit halves`);
     if (pageOffset(va) + size > 4096) {
       const bytes = this.translateRange(va, size, Access.Write, user);
       if (bytes === null) return this.mmuFault(f, op);
-      let v = size === 8 ? (op.x as bigint) : BigInt(op.c >>> 0);
+      let v = halves ? (BigInt((op.x as number) >>> 0) << 32n) | BigInt(op.c >>> 0) : size === 8 ? (op.x as bigint) : BigInt(op.c >>> 0);
       for (let i = 0; i < size; i++) {
         this.writePhys(bytes[i], 1, Number(v & 0xffn));
         v >>= 8n;
@@ -686,11 +687,15 @@ export class Cpu {
       if (size === 4) mem.write32(pa, op.c);
       else if (size === 1) mem.write8(pa, op.c);
       else if (size === 2) mem.write16(pa, op.c);
+      else if (halves) mem.write64Halves(pa, op.c >>> 0, (op.x as number) >>> 0);
       else if (size === 8) mem.write64(pa, op.x as bigint);
       else badSize(f, size);
     } else {
       cost = this.host.costs.mmio;
-      if (size === 8) {
+      if (halves) {
+        this.host.mmio.write(pa, 4, op.c >>> 0, this.index);
+        this.host.mmio.write(pa + 4, 4, (op.x as number) >>> 0, this.index);
+      } else if (size === 8) {
         const v = BigInt.asUintN(64, op.x as bigint);
         this.host.mmio.write(pa, 4, Number(v & 0xffffffffn), this.index);
         this.host.mmio.write(pa + 4, 4, Number(v >> 32n), this.index);
@@ -1039,6 +1044,13 @@ export class Cpu {
     ok.trapGate = type === 0xf;
     return ok;
   }
+}
+
+/** An 8-byte load's value as its op asks (OpRec.x): a number (loadU64), a canonical address (loadPtr), or a bigint (load64, read from RAM at pa). */
+function read64As(as: unknown, lo: number, hi: number, mem: PhysicalMemory | null, pa: number): number | bigint {
+  if (as === LOAD64_U53) return hi * TWO_32 + lo;
+  if (as === LOAD64_VA) return vaFromHalves(lo, hi);
+  return mem !== null ? mem.read64(pa) : (BigInt(hi) << 32n) | BigInt(lo);
 }
 
 function pageOffset(va: number): number {

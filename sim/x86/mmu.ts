@@ -55,7 +55,7 @@ const SIZE_4K = 4096;
 const SIZE_2M = 2097152;
 const SIZE_1G = 1073741824;
 /** Slots of the MMU's lookup cache (a power of two). */
-const UC_SLOTS = 64;
+const UC_SLOTS = 256;
 
 /** Result of a failed translation. */
 export interface Fault {
@@ -86,6 +86,9 @@ export class Mmu {
   private readonly ucVpn = new Float64Array(UC_SLOTS).fill(-1);
   private readonly ucEntry: (TlbEntry | null)[] = new Array<TlbEntry | null>(UC_SLOTS).fill(null);
   private readonly ucBase = new Float64Array(UC_SLOTS);
+  /** Slots filled with non-global translations since the last flush (a CR3 write drops just these); UC_SLOTS entries means it overflowed. */
+  private readonly ucLocal = new Int32Array(UC_SLOTS);
+  private ucLocalCount = 0;
   /** Counters. */
   tlbHits = 0;
   tlbMisses = 0;
@@ -141,6 +144,7 @@ export class Mmu {
       this.ucVpn[slot] = vpn;
       this.ucEntry[slot] = e;
       this.ucBase[slot] = e.base + off - off4k;
+      if (!e.global && this.ucLocalCount < UC_SLOTS) this.ucLocal[this.ucLocalCount++] = slot;
       return e.base + off;
     }
     return this.walk(va, u, kind, user);
@@ -248,7 +252,8 @@ export class Mmu {
 
   /** MOV to CR3: flushes non-global entries (all entries when CR4.PGE is clear). */
   flushNonGlobal(): void {
-    this.clearCache();
+    if (this.pge) this.dropLocalFromCache();
+    else this.clearCache();
     if (!this.pge) {
       this.tlb4k.clear();
       this.tlb2m.clear();
@@ -268,8 +273,35 @@ export class Mmu {
     this.tlb1g.clear();
   }
 
+  /** Drops the lookup cache's non-global translations (global ones survive a CR3 write, in the TLB maps too). */
+  private dropLocalFromCache(): void {
+    const ent = this.ucEntry;
+    if (this.ucLocalCount >= UC_SLOTS) {
+      // The list overflowed: look at every slot.
+      for (let i = 0; i < UC_SLOTS; i++) {
+        const e = ent[i];
+        if (e !== null && !e.global) {
+          ent[i] = null;
+          this.ucVpn[i] = -1;
+        }
+      }
+    } else {
+      for (let j = 0; j < this.ucLocalCount; j++) {
+        const i = this.ucLocal[j];
+        const e = ent[i];
+        if (e !== null && !e.global) {
+          ent[i] = null;
+          this.ucVpn[i] = -1;
+        }
+      }
+    }
+    this.ucLocalCount = 0;
+  }
+
   private clearCache(): void {
     this.ucVpn.fill(-1); // no slot matches any page now (the stale entries are never read)
+    this.ucEntry.fill(null);
+    this.ucLocalCount = 0;
   }
 
   /** Number of cached translations (for tests and reports). */

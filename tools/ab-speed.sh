@@ -2,7 +2,11 @@
 # Compares the host speed of the working tree (B) with a git revision (A,
 # default HEAD) on one scenario, in one process with alternating batches
 # (tools/ab-speed.mjs): on a noisy machine, separate runs of each differ by
-# more than the change being measured.
+# more than the change being measured. Blind to garbage-collector effects:
+# both versions share one heap, so a change that lets V8 free more young
+# objects (or retain fewer) speeds up A as much as B; compare those in
+# separate processes (e.g. `node --trace-gc-nvp`, scavenge pause and
+# promoted bytes).
 # Usage: [ROUNDS=n] tools/ab-speed.sh [REV] [scenario] [cpus]
 set -euo pipefail
 REV=${1:-HEAD}

@@ -251,7 +251,7 @@ export class Cpu {
     this.mmu = new Mmu(host.mem);
     this.stack = initial;
     initial.cpu = index;
-    lapic.onPending = () => this.onInterruptPending();
+    lapic.pendingSink = this;
   }
 
   /** Current privilege level: that of the innermost frame. */
@@ -269,7 +269,8 @@ export class Cpu {
     return this.idleCycles + (this.halted ? Math.max(0, endCycles - this.haltStart) : 0);
   }
 
-  private onInterruptPending(): void {
+  /** The LAPIC's notice that an interrupt is pending (Lapic.pendingSink). */
+  onInterruptPending(): void {
     if (this.dead) return;
     const now = this.host.now();
     if (this.halted) {

@@ -69,8 +69,17 @@ export class Lapic implements MmioDevice {
   private timerGen = 0;
   /** Count of timer interrupts raised. */
   timerFires = 0;
-  /** Called when an interrupt becomes pending (wakes a halted CPU, or rewinds one busy in a compute op). */
-  onPending: () => void = () => {};
+  /**
+   * Told when an interrupt becomes pending (wakes a halted CPU, or rewinds
+   * one busy in a compute op): the CPU itself, not a closure over it. A
+   * closure made per machine kept each finished machine alive through young
+   * collections (V8 promoted ~35 KB a run, a tenth of the run time in GC).
+   */
+  pendingSink: { onInterruptPending(): void } | null = null;
+
+  private onPending(): void {
+    if (this.pendingSink !== null) this.pendingSink.onInterruptPending();
+  }
 
   constructor(
     readonly apicId: number,

@@ -354,7 +354,7 @@ describe('LAPIC timer', () => {
     const host = new FakeHost(cpuHz);
     const lapic = new Lapic(0, 0, host);
     const fires: number[] = [];
-    lapic.onPending = () => fires.push(host.now());
+    lapic.pendingSink = { onInterruptPending: () => fires.push(host.now()) };
     return { host, lapic, fires };
   }
 

@@ -138,8 +138,8 @@ export interface HandoffOptions {
 
 /** What a handoff wrote and where, to write it again into a fresh memory (host speed only). */
 interface CachedHandoff {
-  /** Written 4 KiB pages: page number, contents. */
-  readonly pages: readonly (readonly [number, Uint8Array])[];
+  /** Written 4 KiB pages: page number, offset of the first non-zero byte, the bytes from there to the last non-zero one. */
+  readonly pages: readonly (readonly [number, number, Uint8Array])[];
   readonly result: Omit<BootResult, 'bspStack' | 'apStacks'>;
   readonly entryVa: number;
   readonly apInfoVas: readonly number[];
@@ -183,7 +183,11 @@ export function limineHandoff(opts: HandoffOptions): BootResult {
   const key = handoffKey(opts);
   const hit = key === null ? undefined : handoffCache.get(key);
   if (hit !== undefined) {
-    for (const [page, bytes] of hit.pages) opts.mem.set(bytes, page * 4096);
+    const mem = opts.mem;
+    for (const [page, first, bytes] of hit.pages) {
+      mem.markDirty(page * 4096, 4096);
+      mem.bytes.set(bytes, page * 4096 + first);
+    }
     opts.code.load(opts.kernel, KERNEL_PHYS_BASE);
     for (let i = 0; i < opts.modules.length; i++) {
       const img = opts.modules[i].image;
@@ -202,7 +206,13 @@ export function limineHandoff(opts: HandoffOptions): BootResult {
   const made = writeHandoff(opts);
   if (key !== null && fresh && handoffCache.size < HANDOFF_CACHE_LIMIT) {
     const bytes = opts.mem.bytes;
-    const pages = opts.mem.dirtyPages().map((p): [number, Uint8Array] => [p, bytes.slice(p * 4096, p * 4096 + 4096)]);
+    const pages = opts.mem.dirtyPages().map((p): [number, number, Uint8Array] => {
+      let first = p * 4096;
+      let end = first + 4096;
+      while (first < end && bytes[first] === 0) first++;
+      while (end > first && bytes[end - 1] === 0) end--;
+      return [p, first - p * 4096, bytes.slice(first, end)]; // most pages hold a few words (module headers)
+    });
     const r = made.result;
     handoffCache.set(key, {
       pages,

@@ -56,6 +56,8 @@ const SIZE_2M = 2097152;
 const SIZE_1G = 1073741824;
 /** Slots of the MMU's lookup cache (a power of two). */
 const UC_SLOTS = 256;
+/** 32 - log2(UC_SLOTS): the top bits of the hash index the slots. */
+const UC_SHIFT = 24;
 
 /** Result of a failed translation. */
 export interface Fault {
@@ -119,7 +121,10 @@ export class Mmu {
     const vpn = Math.floor(u / SIZE_4K);
     const off4k = u - vpn * SIZE_4K;
     // Lookup cache in front of the TLB maps (host speed only: it holds TLB entries, and loses them whenever the TLB does).
-    const slot = vpn & (UC_SLOTS - 1);
+    // Slot: a multiplicative (Fibonacci) hash of the page number's low 32 bits (>>> 0 takes them from the
+    // double), so the kernel image (vpn 0xfffff80000 + i) and the HHDM (vpn 0x800000000 + pfn) do not collide
+    // on aligned pages as they do by low bits.
+    const slot = Math.imul(vpn >>> 0, 0x9e3779b1) >>> UC_SHIFT;
     if (this.ucVpn[slot] === vpn) {
       const e = this.ucEntry[slot]!;
       if (this.allowed(e, kind, user) && (kind !== Access.Write || e.dirty)) {

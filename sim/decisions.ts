@@ -2,7 +2,7 @@
 // chance is asked of one source, decide(site, n) -> 0..n-1, where 0 always
 // means nominal. The Decider numbers every decision it is asked, records the
 // non-zero ones (the schedule), and can replay a recorded list bit for bit.
-import { forkStream, type Stream } from './prng.ts';
+import { AleaStream } from './prng.ts';
 
 /** One decision site: a place where the machine asks for a choice. */
 export interface SiteInfo {
@@ -82,8 +82,8 @@ export class NominalSource implements DecisionSource {
 export class RandomSource implements DecisionSource {
   readonly kind = 'random';
   /** Per site: its family's stream, forked on first use (a run asks few families; forking hashes the seed). */
-  private readonly streams: (Stream | null)[] = [];
-  private readonly byFamily = new Map<string, Stream>();
+  private readonly streams: (AleaStream | null)[] = [];
+  private readonly byFamily = new Map<string, AleaStream>();
   private readonly rates: number[] = [];
 
   constructor(
@@ -96,11 +96,11 @@ export class RandomSource implements DecisionSource {
     }
   }
 
-  private fork(site: number): Stream {
+  private fork(site: number): AleaStream {
     const family = sites[site].family;
     let st = this.byFamily.get(family);
     if (st === undefined) {
-      st = forkStream(this.seed, `decisions/${family}`);
+      st = new AleaStream(this.seed, `decisions/${family}`);
       this.byFamily.set(family, st);
     }
     this.streams[site] = st;
@@ -109,8 +109,8 @@ export class RandomSource implements DecisionSource {
 
   choose(_index: number, site: number, n: number): number {
     const st = this.streams[site] ?? this.fork(site);
-    if (st() >= this.rates[site]) return 0;
-    return 1 + Math.floor(st() * (n - 1));
+    if (st.next() >= this.rates[site]) return 0;
+    return 1 + Math.floor(st.next() * (n - 1));
   }
 }
 

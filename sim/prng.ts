@@ -15,6 +15,40 @@ export function forkStream(runSeed: number | string, family: string): Stream {
   return () => rng();
 }
 
+/**
+ * The stream forkStream gives, as an object whose next() the JIT inlines
+ * (the decision path asks for one number per memory access): seeded by
+ * seedrandom's Alea, then stepped here with the same recurrence (Baagoe's
+ * Alea, as seedrandom's lib/alea.js), so the numbers are identical
+ * (tests/unit/prng.test.ts).
+ */
+export class AleaStream {
+  // Initialized with numbers of their kind (not left undefined, as a bare class field would be), so V8 keeps
+  // them unboxed: c a small integer, s0..s2 doubles.
+  private c = 0;
+  private s0 = 0.5;
+  private s1 = 0.5;
+  private s2 = 0.5;
+
+  constructor(runSeed: number | string, family: string) {
+    const st = seedrandom.alea(`rugo-sim/${String(runSeed)}/${family}`, { state: true }).state() as { c: number; s0: number; s1: number; s2: number };
+    this.c = st.c;
+    this.s0 = st.s0;
+    this.s1 = st.s1;
+    this.s2 = st.s2;
+  }
+
+  /** The next number in [0, 1). */
+  next(): number {
+    const t = 2091639 * this.s0 + this.c * 2.3283064365386963e-10; // 2^-32
+    this.s0 = this.s1;
+    this.s1 = this.s2;
+    this.c = t | 0;
+    this.s2 = t - this.c;
+    return this.s2;
+  }
+}
+
 /** Uniform integer in [0, n) from `stream`. */
 export function below(stream: Stream, n: number): number {
   return Math.floor(stream() * n);

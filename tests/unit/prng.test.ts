@@ -1,7 +1,7 @@
 // Unit tests for sim/prng.ts (forked streams, seeds) and sim/decisions.ts
 // (random source, Decider recording, replay and divergence).
 import { describe, expect, it } from 'vitest';
-import { below, forkStream, parseSeed } from '../../sim/prng.ts';
+import { AleaStream, below, forkStream, parseSeed } from '../../sim/prng.ts';
 import { Decider, NominalSource, RandomSource, ReplaySource, Site, allSites, siteByName, siteInfo, type DecisionSource } from '../../sim/decisions.ts';
 
 function take(s: () => number, n: number): number[] {
@@ -51,6 +51,16 @@ describe('forkStream', () => {
     expect(xs).toEqual(Array.from({ length: 500 }, () => below(s2, 6)));
     for (const x of xs) expect(Number.isInteger(x) && x >= 0 && x < 6).toBe(true);
     expect(new Set(xs).size).toBe(6);
+  });
+});
+
+describe('AleaStream', () => {
+  it('gives exactly the numbers of forkStream (seedrandom Alea) for the same seed and family', () => {
+    for (const [seed, family] of [[1, 'decisions/sched'], [0, 'pct'], ['0x2a', 'x'], [2 ** 53 - 1, 'decisions/devices']] as const) {
+      const want = take(forkStream(seed, family), 5000);
+      const a = new AleaStream(seed, family);
+      expect(take(() => a.next(), 5000)).toEqual(want);
+    }
   });
 });
 

@@ -181,6 +181,12 @@ export class Stack {
  * function gives its objects a hidden class of their own).
  */
 function AnyGenerator(): void {}
+/**
+ * %GeneratorPrototype%.next, called directly: `gen.next(v)` reads `next`
+ * from receivers of a hidden class per generator function (a megamorphic
+ * load on every resume); `genNext.call(gen, v)` is a known call.
+ */
+const genNext = Object.getPrototypeOf(Object.getPrototypeOf((function* () {})())).next as (this: Generator, v: unknown) => IteratorResult<unknown, unknown>;
 AnyGenerator.prototype = Object.getPrototypeOf(Object.getPrototypeOf((function* () {})()));
 
 /** Raised by the CPU for a simulator bug or a broken guest contract; the machine reports it with the frame's name. */
@@ -353,7 +359,7 @@ export class Cpu {
         return null;
       }
       const calls = f.calls;
-      const r = (calls !== null && calls.length > 0 ? calls[calls.length - 1] : f.gen!).next(value);
+      const r = genNext.call(calls !== null && calls.length > 0 ? calls[calls.length - 1] : f.gen!, value) as IteratorResult<unknown, unknown>;
       const v = r.value as OpRec | Code | StepCode;
       if (r.done === true) {
         if (calls === null || calls.length === 0) {

@@ -152,8 +152,8 @@ export class Kernel {
   tlbShootdowns = 0;
   /** Scheduler events for the paravirtual trace port (sim/x86/trace-port.ts), queued by makeRunnable and written out by traceFlush; guarded by schedLock. */
   readonly traceLog: number[] = [];
-  /** Syscalls taken, by number. */
-  readonly syscallCounts: Record<number, number> = {};
+  /** Syscalls taken, by number (0..62); the last slot counts every other number (unknown calls, which user code may make with any value). */
+  readonly syscallCounts: number[] = new Array<number>(64).fill(0);
   /** Block syscall implementation, installed by the block driver (null: no device, ENODEV). */
   blkSyscall: ((k: Kernel, t: Thread, num: number, a: number, b: number, c: number) => import('../sim/ops.ts').Code<number>) | null = null;
   /** Handlers for device interrupt vectors registered by drivers. */

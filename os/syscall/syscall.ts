@@ -24,7 +24,7 @@ export function* syscall(k: Kernel, tf: TrapFrame): Code<void> {
   const t: Thread = k.cpus[(yield rdgsbase()) as number].current; // mythread(), written out (one op, no generator call)
   const p = procOf(t);
   const num = regs.rax;
-  k.syscallCounts[num] = (k.syscallCounts[num] ?? 0) + 1;
+  k.syscallCounts[(num | 0) === num && num >= 0 && num < 63 ? num : 63]++;
   const x = p === null ? ERR.ENOSYS : dispatch(k, t, p, num, regs.rdi, regs.rsi, regs.rdx, regs.r10);
   regs.rax = typeof x === 'number' ? x : ((yield x) as number);
   if (t.killed) yield exitUserThread(k, t, -1);

@@ -472,12 +472,12 @@ export class Cpu {
           // of its own (REP OUTSD is interruptible between iterations), run without resuming the code.
           if (op.a !== this.host.ports.freePort) throw new SimulatorError(`frame ${f.name}: batched OUT to port 0x${op.a.toString(16)} (only the trace port takes one)`);
           const words = op.x as readonly number[];
-          if (op.c < words.length) this.host.ports.write(op.a, 4, words[op.c], this.index);
+          if (op.c < words.length) this.host.ports.writeFree(4, words[op.c], this.index);
           if (op.c + 1 < words.length) f.retry = makeOp(Op.Out, op.a, 4, op.c + 1, words);
           return;
         }
         if (op.a === this.host.ports.freePort) {
-          this.host.ports.write(op.a, op.b, op.c, this.index); // paravirtual trace port: no cost, no decision (trace-port.ts)
+          this.host.ports.writeFree(op.b, op.c, this.index); // paravirtual trace port: no cost, no decision (trace-port.ts)
           return;
         }
         this.time += costs.portIo + this.jitter();
@@ -1024,7 +1024,8 @@ export class Cpu {
     if (vector * 16 + 15 > this.idtLimit) return { fault: Vec.GP, code: idtCode, msg: `vector ${vector} is beyond the IDT limit 0x${this.idtLimit.toString(16)}` };
     const gva = this.idtBase + vector * 16;
     const pa0 = this.mmu.translate(gva, Access.Read, false);
-    const pa1 = pa0 < 0 ? -1 : this.mmu.translate(gva + 8, Access.Read, false);
+    // The gate's second quadword: in the same page unless the IDT base is misaligned enough for the gate to cross one.
+    const pa1 = pa0 < 0 ? -1 : pageOffset(gva) <= 4096 - 16 ? pa0 + 8 : this.mmu.translate(gva + 8, Access.Read, false);
     if (pa0 < 0 || pa1 < 0) return { fault: this.mmu.fault.vector, code: this.mmu.fault.code, msg: `IDT entry ${vector} at ${hexVa(gva)} is not mapped (#PF err=0x${this.mmu.fault.code.toString(16)})` };
     const mem = this.host.mem;
     if (pa0 + 8 > mem.size || pa1 + 8 > mem.size) return { fault: Vec.GP, code: idtCode, msg: `IDT entry ${vector} is not in RAM` };

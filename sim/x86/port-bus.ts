@@ -48,10 +48,19 @@ export class PortBus {
     else for (let p = first; p < end; p++) this.table.set(p, dev);
   }
 
+  /** The device at freePort (called directly: the CPU's OUTs to it are frequent). */
+  private freeDev: PortDevice | null = null;
+
   /** Claims a paravirtual port whose OUT is free (instrumentation; see trace-port.ts). */
   claimFree(port: number, count: number, dev: PortDevice): void {
     this.claim(port, count, dev);
     this.freePort = port;
+    this.freeDev = dev;
+  }
+
+  /** An OUT to freePort (the same as write(freePort, ...), without looking up the owner). */
+  writeFree(size: number, value: number, cpuIndex: number): void {
+    this.freeDev!.portOut(this.freePort, size, value, cpuIndex);
   }
 
   read(port: number, size: number, cpuIndex: number): number {

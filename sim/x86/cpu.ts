@@ -160,12 +160,23 @@ export class Stack {
     entryVa = 0,
     arg = 0,
   ) {
-    this.frames.push(new Frame(name, 0, FrameKind.Base, entry, null, entryVa, arg));
+    this.top = new Frame(name, 0, FrameKind.Base, entry, null, entryVa, arg);
+    this.frames.push(this.top);
   }
 
-  /** The innermost frame. */
-  get top(): Frame {
-    return this.frames[this.frames.length - 1];
+  /** The innermost frame (kept by push and pop: the CPU reads it for every op). */
+  top: Frame;
+
+  /** Enters frame `f` (a trap, or user mode). */
+  push(f: Frame): void {
+    this.frames.push(f);
+    this.top = f;
+  }
+
+  /** Leaves the innermost frame (never the bottom one). */
+  pop(): void {
+    this.frames.pop();
+    this.top = this.frames[this.frames.length - 1];
   }
 
   /** Whether the innermost frame runs at CPL 3. */
@@ -304,8 +315,7 @@ export class Cpu {
       if (this.halted || this.dead || host.stopped) return;
       if (this.IF && this.lapic.irrCount > 0 && !this.shadow && this.checkInterrupt()) continue;
       this.shadow = false;
-      const st = this.stack;
-      const f = st.frames[st.frames.length - 1];
+      const f = this.stack.top;
       if (f.computeLeft > 0) {
         this.computeChunk(f);
         continue;
@@ -558,7 +568,7 @@ export class Cpu {
       case Op.EnterUser:
         if (user) return this.raise(f, op, 13, 0);
         if (this.stack.trapDepth >= this.host.maxFrameDepth) return this.raise(f, op, 8, 0);
-        this.stack.frames.push(new Frame(`user@${hexVa(op.a)}`, 3, FrameKind.User, null, null, op.a, op.c, op.b));
+        this.stack.push(new Frame(`user@${hexVa(op.a)}`, 3, FrameKind.User, null, null, op.a, op.c, op.b));
         this.IF = true; // IRETQ to user mode loads RFLAGS with IF set
         this.time += costs.iret;
         return;
@@ -942,7 +952,7 @@ export class Cpu {
   private iret(f: Frame): void {
     const st = this.stack;
     if (st.top !== f) throw new SimulatorError(`iret from ${f.name}, which is not the innermost frame`);
-    st.frames.pop();
+    st.pop();
     st.trapDepth--;
     const tf = f.trap!;
     this.IF = tf.savedIF;
@@ -1002,7 +1012,7 @@ export class Cpu {
       userEntry: f.cpl === 3 ? this.userEntryOf() : 0,
     };
     if (!gate.trapGate) this.IF = false;
-    this.stack.frames.push(new Frame(gate.entry.name, 0, FrameKind.Trap, gate.entry.fn(tf), tf));
+    this.stack.push(new Frame(gate.entry.name, 0, FrameKind.Trap, gate.entry.fn(tf), tf));
     this.stack.trapDepth++;
     this.time += this.host.costs.intDelivery;
     this.host.hash.add(kind === TrapKind.External ? HashKind.Interrupt : HashKind.Exception, this.time, vector | (this.index << 8), errorCode);

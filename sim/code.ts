@@ -83,12 +83,11 @@ export class CodeMap {
     const end = base + image.size;
     let i = this.loaded.length;
     while (i > 0 && this.loaded[i - 1].base > base) i--;
-    const prev = this.loaded[i - 1];
-    const next = this.loaded[i];
-    for (const l of [prev, next]) {
+    for (const l of [this.loaded[i - 1], this.loaded[i]]) {
       if (l !== undefined && base < l.end && l.base < end) throw new Error(`image ${image.name} at 0x${base.toString(16)} overlaps ${l.image.name}`);
     }
-    this.loaded.splice(i, 0, { base, end, image });
+    if (i === this.loaded.length) this.loaded.push({ base, end, image }); // the loader goes up in address: append
+    else this.loaded.splice(i, 0, { base, end, image });
   }
 
   /** The entry point at physical address `pa`, or undefined (a jump into data). */

@@ -184,9 +184,12 @@ export function limineHandoff(opts: HandoffOptions): BootResult {
   const hit = key === null ? undefined : handoffCache.get(key);
   if (hit !== undefined) {
     const mem = opts.mem;
+    const dst = mem.bytes;
     for (const [page, first, bytes] of hit.pages) {
       mem.markDirty(page * 4096, 4096);
-      mem.bytes.set(bytes, page * 4096 + first);
+      const at = page * 4096 + first;
+      if (bytes.length > 64) dst.set(bytes, at);
+      else for (let i = 0; i < bytes.length; i++) dst[at + i] = bytes[i]; // most spans are a header word: a loop beats set()'s call
     }
     opts.code.load(opts.kernel, KERNEL_PHYS_BASE);
     for (let i = 0; i < opts.modules.length; i++) {

@@ -2,6 +2,7 @@
 // message that says which option and what is accepted.
 import { InvalidArgumentError } from 'commander';
 import { parseSeed } from '../sim/prng.ts';
+import { INT_KEYS, KNOWN_KEYS } from '../os/options.ts';
 
 export function seedArg(v: string): number {
   const s = parseSeed(v);
@@ -23,4 +24,19 @@ export function choiceArg<T extends string>(choices: readonly T[]): (v: string) 
     if (!(choices as readonly string[]).includes(v)) throw new InvalidArgumentError(`must be one of ${choices.join(', ')}, got '${v}'`);
     return v as T;
   };
+}
+
+/**
+ * A kernel option `key=value` for --option (repeatable: the values gather
+ * in order). The key must be one the kernel knows; integer keys need an
+ * integer. `bug` has its own flag (--bug), which also sets the bug's workload.
+ */
+export function kernelOptionArg(v: string, previous: string[] = []): string[] {
+  const m = /^([a-z_]+)=(\S+)$/.exec(v);
+  if (m === null) throw new InvalidArgumentError(`must be key=value without spaces (a kernel option such as arg=50), got '${v}'`);
+  const [, key, value] = m;
+  if (key === 'bug') throw new InvalidArgumentError(`use --bug ${value} to plant a bug (it also sets the bug's workload options)`);
+  if (!KNOWN_KEYS.has(key)) throw new InvalidArgumentError(`unknown kernel option '${key}' (known: ${[...KNOWN_KEYS].filter((k) => k !== 'bug').sort().join(', ')})`);
+  if (INT_KEYS.includes(key) && !/^(0x[0-9a-fA-F]+|[0-9]+)$/.test(value)) throw new InvalidArgumentError(`${key} takes a non-negative integer, got '${value}'`);
+  return [...previous, `${key}=${value}`];
 }

@@ -7,7 +7,7 @@ import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { resolveScenario } from '../../scenarios/scenario.ts';
 import { fuzz, type FuzzStrategy, type FuzzFailure } from '../../scenarios/fuzz.ts';
-import { seedArg, intArg, choiceArg } from '../args.ts';
+import { seedArg, intArg, choiceArg, kernelOptionArg } from '../args.ts';
 import { bugNames } from '../../os/bugs.ts';
 import { bugOptions } from '../../scenarios/bugs.ts';
 import { UsageError } from '../errors.ts';
@@ -25,6 +25,7 @@ export function registerFuzz(program: Command): void {
     .option('--seed <n>', 'master seed: run i uses seed+i', seedArg, 1)
     .option('--cpus <n>', 'number of CPUs (1-8; default: the scenario\'s)', intArg(1, 8))
     .option('--bug <name>', `plant a bug: ${bugNames().join(', ')}`, choiceArg(bugNames()))
+    .option('--option <key=value>', 'add a kernel option to the scenario\'s (repeatable), e.g. --option arg=50 for a 100-message ping-pong; replay tokens carry it', kernelOptionArg)
     .option('--max-cycles <n>', 'cycle limit per run', intArg(1, Number.MAX_SAFE_INTEGER))
     .option('--check-determinism', 'run every seed twice and compare trace hashes')
     .option('--each', 'print a replay token for every failure, not just the first')
@@ -37,12 +38,12 @@ export function registerFuzz(program: Command): void {
     .action(
       (
         name: string,
-        o: { runs: number; strategy: FuzzStrategy; depth: number; seed: number; cpus?: number; bug?: string; maxCycles?: number; checkDeterminism?: boolean; each?: boolean; stop?: boolean; shrink?: boolean; tokenFile: string; json?: boolean; progress: boolean } & Pick<DiskFlags, 'disk'>,
+        o: { runs: number; strategy: FuzzStrategy; depth: number; seed: number; cpus?: number; bug?: string; option?: string[]; maxCycles?: number; checkDeterminism?: boolean; each?: boolean; stop?: boolean; shrink?: boolean; tokenFile: string; json?: boolean; progress: boolean } & Pick<DiskFlags, 'disk'>,
       ) => {
         const named = resolveScenario(name);
         const image = prepareDisk(named, { disk: o.disk });
         const sc = image === undefined ? named : withInitialDisk(named, image);
-        const extra = bugOptions(o.bug);
+        const extra = [...bugOptions(o.bug), ...(o.option ?? [])];
         // Check the token file's folder before fuzzing, so a bad path costs nothing.
         try {
           mkdirSync(dirname(o.tokenFile), { recursive: true });

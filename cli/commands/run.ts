@@ -4,7 +4,7 @@ import { openSync, writeSync, closeSync } from 'node:fs';
 import type { Command } from 'commander';
 import { resolveScenario } from '../../scenarios/scenario.ts';
 import { runScenario, type ScenarioResult, type RunOptions } from '../../scenarios/runner.ts';
-import { seedArg, intArg, choiceArg } from '../args.ts';
+import { seedArg, intArg, choiceArg, kernelOptionArg } from '../args.ts';
 import { bugNames } from '../../os/bugs.ts';
 import { UsageError } from '../errors.ts';
 import { bugOptions } from '../../scenarios/bugs.ts';
@@ -116,14 +116,15 @@ export function registerRun(program: Command): void {
     .option('--cpus <n>', 'number of CPUs (1-8; default: the scenario\'s)', intArg(1, 8))
     .option('--nominal', 'take every decision as nominal (0): the undisturbed run')
     .option('--bug <name>', `plant a bug: ${bugNames().join(', ')}`, choiceArg(bugNames()))
+    .option('--option <key=value>', 'add a kernel option to the scenario\'s (repeatable), e.g. --option arg=50', kernelOptionArg)
     .option('--trace <file>', 'write a Chrome Trace Event file (open it in Perfetto)')
     .option('--json', 'end with one JSON summary line instead of the human summary')
     .option('--quiet', 'do not stream the serial console')
     .option('--disk <file>', DISK_HELP.disk)
     .option('--save-disk <file>', DISK_HELP.saveDisk)
-    .action((name: string, o: CommonRunFlags & DiskFlags & { nominal?: boolean; bug?: string }) => {
+    .action((name: string, o: CommonRunFlags & DiskFlags & { nominal?: boolean; bug?: string; option?: string[] }) => {
       const disk = prepareDisk(resolveScenario(name), o);
-      const r = runWithOutput(name, { seed: o.seed, maxCycles: o.maxCycles, cpus: o.cpus, trace: o.trace, quiet: o.quiet, strategy: o.nominal ? 'nominal' : 'random', extraOptions: bugOptions(o.bug), disk }, 'run');
+      const r = runWithOutput(name, { seed: o.seed, maxCycles: o.maxCycles, cpus: o.cpus, trace: o.trace, quiet: o.quiet, strategy: o.nominal ? 'nominal' : 'random', extraOptions: [...bugOptions(o.bug), ...(o.option ?? [])], disk }, 'run');
       if (o.saveDisk !== undefined && r.blk !== null) saveDiskFile(o.saveDisk, r.blk.image);
       process.stdout.write(o.json ? jsonSummary(r) + '\n' : humanSummary(r));
       process.exitCode = r.verdict === 'pass' ? 0 : 1;

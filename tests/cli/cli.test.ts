@@ -129,6 +129,40 @@ describe('rugo fuzz and rugo replay', () => {
   });
 });
 
+describe('--option', () => {
+  it('adds kernel options to run and fuzz; fuzz tokens carry them; bad options exit 2 with one line', async () => {
+    const [two, three, nope, bug, notInt] = await Promise.all([
+      rugoAsync('run', 'ping-pong', '--option', 'arg=2', '--json', '--quiet'),
+      rugoAsync('run', 'ping-pong', '--option', 'arg=3', '--json', '--quiet'),
+      rugoAsync('fuzz', 'ping-pong', '--option', 'nope=1', '--runs', '1'),
+      rugoAsync('run', 'lock-stress', '--option', 'bug=lost-update'),
+      rugoAsync('run', 'ping-pong', '--option', 'arg=two'),
+    ]);
+    expect(two.status).toBe(0);
+    const j2 = lastJson(two);
+    const j3 = lastJson(three);
+    expect(j2.options).toEqual(['test=user', 'prog=ping-pong', 'arg=2']);
+    expect(j2.verdict).toBe('pass');
+    // The option reached the program: 2 and 3 round trips are 4 and 6 messages.
+    expect(j2.metrics.ipc.sends).toBe(4);
+    expect(j3.metrics.ipc.sends).toBe(6);
+    expect(j3.metrics.ipc.receives).toBe(6);
+    expect(nope.status).toBe(2);
+    expect(expectOneLineError(nope)).toMatch(/unknown kernel option 'nope'/);
+    expect(bug.status).toBe(2);
+    expect(expectOneLineError(bug)).toMatch(/use --bug lost-update/);
+    expect(notInt.status).toBe(2);
+    expect(expectOneLineError(notInt)).toMatch(/arg takes a non-negative integer/);
+
+    const tokenFile = join(tmp, 'opt', 'first.token');
+    const f = rugo('fuzz', 'lock-stress', '--bug', 'lost-update', '--option', 'hz=200', '--runs', '5', '--cpus', '2', '--json', '--no-progress', '--token-file', tokenFile);
+    expect(f.status).toBe(1);
+    const spec = decodeToken(readFileSync(tokenFile, 'utf8').trim());
+    expect(spec.options).toContain('hz=200');
+    expect(spec.options).toContain('bug=lost-update');
+  });
+});
+
 describe('--help', () => {
   it('run, fuzz, replay and list each have --help', async () => {
     const cmds = ['run', 'fuzz', 'replay', 'list'];

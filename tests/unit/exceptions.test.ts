@@ -3,11 +3,11 @@
 // vol. 3A §6.12-6.15: gates, faults vs traps, #DF, triple fault, INT n
 // privilege check).
 import { describe, expect, it } from 'vitest';
-import { cli, compute, enterUser, int, int3, jump, load32, outb, rdmsr, readCr, store32, sti, ud2, wrmsr, type Code, type SyscallRegs } from '../../sim/ops.ts';
+import { cli, compute, enterUser, int, int3, jump, lidt, load32, outb, rdmsr, readCr, store32, sti, ud2, wrmsr, type Code, type SyscallRegs } from '../../sim/ops.ts';
 import { TrapKind, type TrapFrame } from '../../sim/x86/cpu.ts';
 import { PFErr, PTE } from '../../sim/x86/mmu.ts';
 import { KERNEL_PHYS_BASE, KERNEL_VIRT_BASE } from '../../sim/x86/boot.ts';
-import { GATE_TRAP } from '../../os/trap/idt.ts';
+import { GATE_INTERRUPT, GATE_TRAP, writeGate } from '../../os/trap/idt.ts';
 import { FrameAlloc, GuestKit, exit, mapPage4k, p2v } from '../helpers/guest.ts';
 
 /** The fields of a trap frame a test checks. */
@@ -243,6 +243,44 @@ describe('exceptions through the IDT', () => {
     ]);
     expect(r.stopReason).toBe('debug-exit');
     expect(k.log).toEqual(['64 IF=false saved=true', 'back true', '65 IF=true saved=true', 'back true']);
+  });
+
+  it('a gate that crosses a page is read from both pages, however the pages lie in physical memory', () => {
+    // IDT base chosen so that gate 3 starts 8 bytes before a page end; the two pages map to frames that are not
+    // adjacent, so reading the second quadword from the first frame + 8 would find the wrong bytes.
+    const V = UNMAPPED;
+    const base = V + 4096 - 8 - 3 * 16;
+    const k = new GuestKit();
+    const r = k.run([
+      [
+        'entry',
+        function* (): Code<void> {
+          const alloc = new FrameAlloc();
+          const first = alloc.alloc();
+          alloc.alloc(); // the frame between: left unmapped
+          const second = alloc.alloc();
+          // Page tables come from the same allocator, after the two data frames.
+          yield* mapPage4k(alloc, V, first, PTE.RW);
+          yield* mapPage4k(alloc, V + 4096, second, PTE.RW);
+          yield* writeGate(base, 3, k.va('bp'), 0, GATE_INTERRUPT);
+          yield lidt(base, 256 * 16 - 1);
+          k.log.push('before');
+          yield int3();
+          k.log.push('after');
+          yield* exit(5);
+        },
+      ],
+      [
+        'bp',
+        function* (tf: TrapFrame): Code<void> {
+          k.log.push(tf.vector);
+          yield compute(1);
+        },
+      ],
+    ]);
+    expect(r.stopReason).toBe('debug-exit');
+    expect(r.exitStatus).toBe(11);
+    expect(k.log).toEqual(['before', 3, 'after']);
   });
 
   it('#DF: a #PF whose gate is not present is delivered to gate 8 with error code 0', () => {

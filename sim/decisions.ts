@@ -68,11 +68,14 @@ export interface DecisionSource {
   choose(index: number, site: number, n: number, ctx?: PickContext): number;
   /** Called by the machine when a thread switch or op boundary matters to the source (PCT counts steps). */
   onStep?(): void;
+  /** True for a source that never reads the pick context: the machine then does not fill it (a pick is asked before nearly every SMP op). */
+  readonly ignoresPickContext?: boolean;
 }
 
 /** Always nominal: the undisturbed run. */
 export class NominalSource implements DecisionSource {
   readonly kind = 'nominal';
+  readonly ignoresPickContext = true;
   choose(): number {
     return 0;
   }
@@ -81,6 +84,7 @@ export class NominalSource implements DecisionSource {
 /** Random answers from a seed: one seedrandom stream per site family. */
 export class RandomSource implements DecisionSource {
   readonly kind = 'random';
+  readonly ignoresPickContext = true;
   /** Per site: its family's stream, forked on first use (a run asks few families; forking hashes the seed). */
   private readonly streams: (AleaStream | null)[] = [];
   private readonly byFamily = new Map<string, AleaStream>();
@@ -125,6 +129,7 @@ export interface Decision {
 /** Replays a recorded list: listed decisions get their value, all others are nominal. */
 export class ReplaySource implements DecisionSource {
   readonly kind = 'replay';
+  readonly ignoresPickContext = true;
   private readonly byIndex = new Map<number, Decision>();
   /** First decision whose site did not match the recording (the run diverged), or null. */
   divergence: { at: number; expectedSite: number; actualSite: number } | null = null;

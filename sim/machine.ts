@@ -431,7 +431,7 @@ export class Machine implements CpuHost, InterruptHost {
             }
             cands[j + 1] = x;
           }
-          const k = this.decider.decide(Site.Pick, nc, this.pickContext(cands, nc));
+          const k = this.decider.decide(Site.Pick, nc, this.decider.source.ignoresPickContext === true ? undefined : this.pickContext(cands, nc));
           cpu = cpus[cands[k]];
           limit = cpu.time; // one op, then choose again
         } else if (second < limit) limit = second;

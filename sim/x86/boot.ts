@@ -162,8 +162,13 @@ export function clearHandoffCache(): void {
   handoffCache.clear();
 }
 
-/** The cache key of a handoff, or null when it is not to be cached (too many different module lists). */
+/**
+ * The cache key of a handoff, or null when it is not to be cached: too many
+ * different module lists, or a module of raw bytes (the caller could change
+ * them between builds; code images cannot change).
+ */
 function handoffKey(opts: HandoffOptions): string | null {
+  for (const m of opts.modules) if (m.bytes !== undefined) return null;
   let id = moduleSets.indexOf(opts.modules);
   if (id < 0) {
     if (moduleSets.length >= HANDOFF_CACHE_LIMIT) return null;

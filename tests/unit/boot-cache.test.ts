@@ -5,7 +5,9 @@
 import { describe, expect, it } from 'vitest';
 import { resolveScenario } from '../../scenarios/scenario.ts';
 import { buildMachine, runScenario } from '../../scenarios/runner.ts';
-import { clearHandoffCache } from '../../sim/x86/boot.ts';
+import { clearHandoffCache, limineHandoff } from '../../sim/x86/boot.ts';
+import { PhysicalMemory } from '../../sim/memory.ts';
+import { CodeImage, CodeMap } from '../../sim/code.ts';
 import type { Machine } from '../../sim/machine.ts';
 
 /** Everything the handoff leaves behind: written pages and their bytes, the memory map, the code at each image base, the CPUs' boot state. */
@@ -64,6 +66,23 @@ describe('boot handoff cache', () => {
     runScenario(sc, { seed: 99, metrics: false }); // fills the cache
     const cached = [1, 2, 3].map((seed) => runScenario(sc, { seed, metrics: false }).traceHash);
     expect(cached).toEqual(fresh);
+  });
+
+  it('modules of raw bytes are never served from the cache: changed bytes reach the next build', () => {
+    clearHandoffCache();
+    const kernel = new CodeImage('k', [['entry', function* () {}]]);
+    const bytes = new Uint8Array(64).fill(7);
+    const modules = [{ path: '/raw', cmdline: '', bytes }];
+    const build = (): number => {
+      const mem = PhysicalMemory.acquire(32 * 1024 * 1024);
+      const r = limineHandoff({ mem, code: new CodeMap(), kernel, entrySymbol: 'entry', cmdline: '', modules, cpus: 1 });
+      const first = mem.read8(r.modules[0].base);
+      mem.release();
+      return first;
+    };
+    expect(build()).toBe(7);
+    bytes.fill(9);
+    expect(build()).toBe(9);
   });
 
   it('a different command line, CPU count or memory size gets its own handoff', () => {

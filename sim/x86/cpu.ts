@@ -144,7 +144,8 @@ export class Frame {
 
 /** A thread's stack of frames: the unit a Switch op switches to. */
 export class Stack {
-  readonly frames: Frame[] = [];
+  /** Outermost first. Changed only through push and pop, which keep `top`. */
+  readonly frames: readonly Frame[] = [];
   /** CPU currently running this stack, or -1. */
   cpu = -1;
   /** Interrupt/exception frames on this stack (nesting depth; calls do not count). */
@@ -161,7 +162,7 @@ export class Stack {
     arg = 0,
   ) {
     this.top = new Frame(name, 0, FrameKind.Base, entry, null, entryVa, arg);
-    this.frames.push(this.top);
+    (this.frames as Frame[]).push(this.top);
   }
 
   /** The innermost frame (kept by push and pop: the CPU reads it for every op). */
@@ -169,13 +170,13 @@ export class Stack {
 
   /** Enters frame `f` (a trap, or user mode). */
   push(f: Frame): void {
-    this.frames.push(f);
+    (this.frames as Frame[]).push(f);
     this.top = f;
   }
 
   /** Leaves the innermost frame (never the bottom one). */
   pop(): void {
-    this.frames.pop();
+    (this.frames as Frame[]).pop();
     this.top = this.frames[this.frames.length - 1];
   }
 

@@ -186,7 +186,9 @@ function handoffKey(opts: HandoffOptions): string | null {
  */
 export function limineHandoff(opts: HandoffOptions): BootResult {
   const key = handoffKey(opts);
-  const hit = key === null ? undefined : handoffCache.get(key);
+  // Fresh (all-zero) memory only, both to record and to replay: a replay writes each page's non-zero span alone.
+  const fresh = opts.mem.dirtyPages().length === 0;
+  const hit = key === null || !fresh ? undefined : handoffCache.get(key);
   if (hit !== undefined) {
     const mem = opts.mem;
     const dst = mem.bytes;
@@ -210,7 +212,6 @@ export function limineHandoff(opts: HandoffOptions): BootResult {
       ...bootStacks(hit.entryVa, r.handoffPhys, hit.apInfoVas),
     };
   }
-  const fresh = opts.mem.dirtyPages().length === 0;
   const made = writeHandoff(opts);
   if (key !== null && fresh && handoffCache.size < HANDOFF_CACHE_LIMIT) {
     const bytes = opts.mem.bytes;

@@ -60,7 +60,9 @@ export class PortBus {
 
   /** An OUT to freePort (the same as write(freePort, ...), without looking up the owner). */
   writeFree(size: number, value: number, cpuIndex: number): void {
-    this.freeDev!.portOut(this.freePort, size, value, cpuIndex);
+    const dev = this.freeDev;
+    if (dev !== null) dev.portOut(this.freePort, size, value, cpuIndex);
+    else this.write(this.freePort, size, value, cpuIndex); // no free port claimed (freePort -1): an unclaimed write
   }
 
   read(port: number, size: number, cpuIndex: number): number {

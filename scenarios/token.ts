@@ -24,7 +24,8 @@ export interface ReplaySpec {
 /** Thrown for a token that cannot be used. */
 export class TokenError extends Error {}
 
-function fnv1a(s: string): string {
+/** FNV-1a of `s` as 8 hex digits: a token's checksum. */
+export function fnv1a(s: string): string {
   let h = 0x811c9dc5;
   for (let i = 0; i < s.length; i++) {
     h ^= s.charCodeAt(i);

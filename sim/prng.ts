@@ -11,37 +11,15 @@ export interface Stream {
 
 /** Forks an independent stream for `family` from `runSeed`. */
 export function forkStream(runSeed: number | string, family: string): Stream {
-  const rng = seedrandom.alea(`rugo-sim/${String(runSeed)}/${family}`);
-  return () => rng();
+  const st = new AleaStream(runSeed, family);
+  return () => st.next();
 }
-
-/** Baagoe's Mash (the hash Alea seeds with): folds `data` into the running state `m.n`; returns a number in [0, 1). */
-function mash(m: { n: number }, data: string): number {
-  let n = m.n;
-  for (let i = 0; i < data.length; i++) {
-    n += data.charCodeAt(i);
-    let h = 0.02519603282416938 * n;
-    n = h >>> 0;
-    h -= n;
-    h *= n;
-    n = h >>> 0;
-    h -= n;
-    n += h * 0x100000000; // 2^32
-  }
-  m.n = n;
-  return (n >>> 0) * 2.3283064365386963e-10; // 2^-32
-}
-
-/** Mash's state after Alea's three mashes of ' ', and their values (the same for every seed). */
-const SPACE_STATE = { n: 0xefc8249d };
-const SPACE_MASHES = [mash(SPACE_STATE, ' '), mash(SPACE_STATE, ' '), mash(SPACE_STATE, ' ')] as const;
-const MASH_AFTER_SPACES = SPACE_STATE.n;
 
 /**
- * The stream forkStream gives, as an object whose next() the JIT inlines
- * (the decision path asks for one number per memory access): Baagoe's Alea,
- * seeded and stepped as seedrandom's lib/alea.js does, so the numbers are
- * identical (tests/unit/prng.test.ts compares them).
+ * One forked stream as an object whose next() the JIT inlines (the decision
+ * path asks for one number per memory access): seedrandom's Alea seeds it,
+ * and next() steps the same recurrence as seedrandom's lib/alea.js, so the
+ * numbers are seedrandom's (tests/unit/prng.test.ts compares them).
  */
 export class AleaStream {
   // Initialized with numbers of their kind (not left undefined, as a bare class field would be), so V8 keeps
@@ -52,17 +30,11 @@ export class AleaStream {
   private s2 = 0.5;
 
   constructor(runSeed: number | string, family: string) {
-    // Alea's seeding: three mashes of ' ' (the same for every seed, so done once below), then the seed
-    // subtracted three times, the mash state running on; c starts at 1.
-    const seed = `rugo-sim/${String(runSeed)}/${family}`;
-    const m = { n: MASH_AFTER_SPACES };
-    this.c = 1;
-    this.s0 = SPACE_MASHES[0] - mash(m, seed);
-    if (this.s0 < 0) this.s0 += 1;
-    this.s1 = SPACE_MASHES[1] - mash(m, seed);
-    if (this.s1 < 0) this.s1 += 1;
-    this.s2 = SPACE_MASHES[2] - mash(m, seed);
-    if (this.s2 < 0) this.s2 += 1;
+    const st = seedrandom.alea(`rugo-sim/${String(runSeed)}/${family}`, { state: true }).state() as { c: number; s0: number; s1: number; s2: number };
+    this.c = st.c;
+    this.s0 = st.s0;
+    this.s1 = st.s1;
+    this.s2 = st.s2;
   }
 
   /** The next number in [0, 1). */

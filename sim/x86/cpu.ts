@@ -186,6 +186,9 @@ export class Stack {
   }
 }
 
+/** %GeneratorPrototype%: what every generator object inherits `next` from. */
+const GENERATOR_PROTOTYPE = Object.getPrototypeOf(Object.getPrototypeOf((function* () {})())) as Generator;
+
 /**
  * `x instanceof AnyGenerator` is true for every generator object (its
  * prototype chain reaches %GeneratorPrototype%): a prototype walk of two
@@ -193,13 +196,16 @@ export class Stack {
  * function gives its objects a hidden class of their own).
  */
 function AnyGenerator(): void {}
+AnyGenerator.prototype = GENERATOR_PROTOTYPE;
+
 /**
  * %GeneratorPrototype%.next, called directly: `gen.next(v)` reads `next`
  * from receivers of a hidden class per generator function (a megamorphic
- * load on every resume); `genNext.call(gen, v)` is a known call.
+ * load on every resume); `genNext.call(gen, v)` is a known call. Code is
+ * therefore always a generator object (checked with AnyGenerator before it
+ * is called).
  */
-const genNext = Object.getPrototypeOf(Object.getPrototypeOf((function* () {})())).next as (this: Generator, v: unknown) => IteratorResult<unknown, unknown>;
-AnyGenerator.prototype = Object.getPrototypeOf(Object.getPrototypeOf((function* () {})()));
+const genNext = GENERATOR_PROTOTYPE.next as (this: Generator, v: unknown) => IteratorResult<unknown, unknown>;
 
 /** Raised by the CPU for a simulator bug or a broken guest contract; the machine reports it with the frame's name. */
 export class SimulatorError extends Error {}
@@ -360,7 +366,7 @@ export class Cpu {
           value = s.result;
           continue;
         }
-        if (x == null || typeof (x as Code).next !== 'function') throw new SimulatorError(`frame ${f.name} on CPU ${this.index}: a step routine gave ${describe(x)}, which is not an op (ops are made by the factories of sim/ops.ts)`);
+        if (!(x instanceof AnyGenerator)) throw new SimulatorError(`frame ${f.name} on CPU ${this.index}: a step routine gave ${describe(x)}, which is neither an op (ops are made by the factories of sim/ops.ts) nor a generator`);
         this.call(f, x as Code); // tail call: its return value is the routine's result
         value = undefined;
         continue;
@@ -391,10 +397,7 @@ export class Cpu {
         f.steps = v as StepCode;
         continue;
       }
-      if (v == null || typeof (v as Code).next !== 'function') {
-        throw new SimulatorError(`frame ${f.name} on CPU ${this.index} yielded ${describe(v)}, which is not an op (ops are made by the factories of sim/ops.ts)`);
-      }
-      this.call(f, v as Code);
+      throw new SimulatorError(`frame ${f.name} on CPU ${this.index} yielded ${describe(v)}, which is not an op (ops are made by the factories of sim/ops.ts), a generator or a step routine`);
     }
   }
 
@@ -669,13 +672,14 @@ export class Cpu {
     if (pa < 0) return this.mmuFault(f, op);
     let cost = this.mmu.walked ? this.host.costs.memAccess + this.host.costs.tlbMissWalk : this.host.costs.memAccess;
     if (pa + size <= mem.size) {
-      f.resume = size === 4 ? mem.read32(pa) : size === 1 ? mem.read8(pa) : size === 2 ? mem.read16(pa) : size === 8 ? read64As(op.x, mem.read32(pa), mem.read32(pa + 4), mem, pa) : badSize(f, size);
+      f.resume =
+        size === 4 ? mem.read32(pa) : size === 1 ? mem.read8(pa) : size === 2 ? mem.read16(pa) : size !== 8 ? badSize(f, size) : op.x === null ? mem.read64(pa) : read64As(op.x, mem.read32(pa), mem.read32(pa + 4));
     } else {
       cost = this.host.costs.mmio;
       if (size === 8) {
         const lo = this.host.mmio.read(pa, 4, this.index);
         const hi = this.host.mmio.read(pa + 4, 4, this.index);
-        f.resume = op.x === LOAD64_U53 || op.x === LOAD64_VA ? read64As(op.x, lo >>> 0, hi >>> 0, null, 0) : (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
+        f.resume = op.x === null ? (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0) : read64As(op.x, lo >>> 0, hi >>> 0);
       } else f.resume = this.host.mmio.read(pa, size, this.index);
     }
     this.time += cost + this.jitter();
@@ -749,11 +753,7 @@ export class Cpu {
       const s = this.mmu.translate(op.c, Access.Read, user);
       if (s < 0) return this.mmuFault(f, op);
       if (s + len <= mem.size && d + len <= mem.size) {
-        mem.markDirty(d, len);
-        const b = mem.bytes;
-        if (len > 32) b.copyWithin(d, s, s + len);
-        else if (d <= s || d >= s + len) for (let i = 0; i < len; i++) b[d + i] = b[s + i];
-        else for (let i = len - 1; i >= 0; i--) b[d + i] = b[s + i]; // overlapping, destination above: copy downwards, as memmove
+        copyInRam(mem, d, s, len);
         this.time += this.host.costs.repStartup + Math.ceil(len / this.host.costs.repBytesPerCycle) + this.jitter();
         return;
       }
@@ -767,9 +767,8 @@ export class Cpu {
       if (src === null) return this.mmuFault(f, op);
     }
     if (src !== null && src.length === 2 && dst.length === 2 && src[0] + len <= mem.size && dst[0] + len <= mem.size) {
-      // Common case: each side is one physical run in RAM. copyWithin copies like memmove.
-      mem.markDirty(dst[0], len);
-      mem.bytes.copyWithin(dst[0], src[0], src[0] + len);
+      // Each side is one physical run in RAM (a page-crossing copy of physically contiguous pages).
+      copyInRam(mem, dst[0], src[0], len);
     } else if (src !== null) {
       // Snapshot the source, then write: overlapping ranges copy like memmove.
       const tmp = new Uint8Array(len);
@@ -1065,11 +1064,18 @@ export class Cpu {
   }
 }
 
-/** An 8-byte load's value as its op asks (OpRec.x): a number (loadU64), a canonical address (loadPtr), or a bigint (load64, read from RAM at pa). */
-function read64As(as: unknown, lo: number, hi: number, mem: PhysicalMemory | null, pa: number): number | bigint {
-  if (as === LOAD64_U53) return hi * TWO_32 + lo;
-  if (as === LOAD64_VA) return vaFromHalves(lo, hi);
-  return mem !== null ? mem.read64(pa) : (BigInt(hi) << 32n) | BigInt(lo);
+/** Copies `len` bytes of RAM from `s` to `d` as memmove does (overlap allowed), marking the pages written. */
+function copyInRam(mem: PhysicalMemory, d: number, s: number, len: number): void {
+  mem.markDirty(d, len);
+  const b = mem.bytes;
+  if (len > 32) b.copyWithin(d, s, s + len);
+  else if (d <= s || d >= s + len) for (let i = 0; i < len; i++) b[d + i] = b[s + i];
+  else for (let i = len - 1; i >= 0; i--) b[d + i] = b[s + i]; // overlapping, destination above: copy downwards
+}
+
+/** The number an 8-byte load of the number forms resumes with (OpRec.x): loadU64's value, or loadPtr's canonical address. */
+function read64As(as: unknown, lo: number, hi: number): number {
+  return as === LOAD64_VA ? vaFromHalves(lo, hi) : hi * TWO_32 + lo;
 }
 
 function pageOffset(va: number): number {

@@ -283,27 +283,17 @@ export class Mmu {
 
   /** Drops the lookup cache's non-global translations (global ones survive a CR3 write, in the TLB maps too). */
   private dropLocalFromCache(): void {
-    const ent = this.ucEntry;
-    if (this.ucLocalCount >= UC_SLOTS) {
-      // The list overflowed: look at every slot.
-      for (let i = 0; i < UC_SLOTS; i++) {
-        const e = ent[i];
-        if (e !== null && !e.global) {
-          ent[i] = null;
-          this.ucVpn[i] = -1;
-        }
-      }
-    } else {
-      for (let j = 0; j < this.ucLocalCount; j++) {
-        const i = this.ucLocal[j];
-        const e = ent[i];
-        if (e !== null && !e.global) {
-          ent[i] = null;
-          this.ucVpn[i] = -1;
-        }
-      }
-    }
+    if (this.ucLocalCount >= UC_SLOTS) for (let i = 0; i < UC_SLOTS; i++) this.dropSlotIfLocal(i); // the list overflowed
+    else for (let j = 0; j < this.ucLocalCount; j++) this.dropSlotIfLocal(this.ucLocal[j]);
     this.ucLocalCount = 0;
+  }
+
+  private dropSlotIfLocal(i: number): void {
+    const e = this.ucEntry[i];
+    if (e !== null && !e.global) {
+      this.ucEntry[i] = null;
+      this.ucVpn[i] = -1;
+    }
   }
 
   private clearCache(): void {

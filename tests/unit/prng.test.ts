@@ -1,6 +1,7 @@
 // Unit tests for sim/prng.ts (forked streams, seeds) and sim/decisions.ts
 // (random source, Decider recording, replay and divergence).
 import { describe, expect, it } from 'vitest';
+import seedrandom from 'seedrandom';
 import { AleaStream, below, forkStream, parseSeed } from '../../sim/prng.ts';
 import { Decider, NominalSource, RandomSource, ReplaySource, Site, allSites, siteByName, siteInfo, type DecisionSource } from '../../sim/decisions.ts';
 
@@ -55,11 +56,13 @@ describe('forkStream', () => {
 });
 
 describe('AleaStream', () => {
-  it('gives exactly the numbers of forkStream (seedrandom Alea) for the same seed and family', () => {
+  it("gives exactly seedrandom's Alea numbers for the seed string of the same seed and family; so does forkStream", () => {
     for (const [seed, family] of [[1, 'decisions/sched'], [0, 'pct'], ['0x2a', 'x'], [2 ** 53 - 1, 'decisions/devices']] as const) {
-      const want = take(forkStream(seed, family), 5000);
+      const reference = seedrandom.alea(`rugo-sim/${String(seed)}/${family}`);
+      const want = take(() => reference(), 5000);
       const a = new AleaStream(seed, family);
       expect(take(() => a.next(), 5000)).toEqual(want);
+      expect(take(forkStream(seed, family), 5000)).toEqual(want);
     }
   });
 });

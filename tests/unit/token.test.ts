@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { deflateRawSync } from 'node:zlib';
 import fc from 'fast-check';
-import { decodeToken, encodeToken, TokenError, TOKEN_PREFIX, type ReplaySpec } from '../../scenarios/token.ts';
+import { decodeToken, encodeToken, fnv1a, TokenError, TOKEN_PREFIX, type ReplaySpec } from '../../scenarios/token.ts';
 import { Site } from '../../sim/decisions.ts';
 import { fuzz } from '../../scenarios/fuzz.ts';
 import { loadScenarioFile, resolveScenario, SCENARIO_DIR } from '../../scenarios/scenario.ts';
@@ -45,15 +45,6 @@ function refusal(t: string): TokenError {
   throw new Error(`token was accepted: ${t}`);
 }
 
-/** FNV-1a as token.ts computes it, to build well-formed tokens with bad contents. */
-function fnv1a(s: string): string {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) {
-    h ^= s.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return (h >>> 0).toString(16).padStart(8, '0');
-}
 
 /** A token whose checksum is right but whose JSON body is `body`. */
 function forged(body: unknown): string {
